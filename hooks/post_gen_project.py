@@ -1,0 +1,52 @@
+"""Remove what the chosen options turn off. Standard library only, no network.
+
+Each step is a small function of (project root, option value), unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+RAW_CONTEXT = r"""{{ cookiecutter | jsonify }}"""
+
+LICENSES_DIR = "LICENSES"
+REMOTE_ACTION = Path(".github/actions/dvc-remote")
+
+
+def select_license(root: Path, license_id: str) -> None:
+    """Keep the chosen licence text as LICENSE and drop the others (all of them for 'none')."""
+    source = root / LICENSES_DIR / f"{license_id}.txt"
+    if license_id != "none":
+        source.replace(root / "LICENSE")
+    shutil.rmtree(root / LICENSES_DIR, ignore_errors=True)
+
+
+def remove_dvc_remote_action(root: Path, remote: str) -> None:
+    """Without a DVC remote there are no cloud credentials to obtain in workflows."""
+    if remote == "none":
+        shutil.rmtree(root / REMOTE_ACTION, ignore_errors=True)
+
+
+def remove_empty_files(root: Path) -> None:
+    """Drop files that rendered to nothing (a whole file switched off by an option)."""
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix in {".yml", ".yaml", ".md", ".py"} and not path.read_text().strip():
+            if path.name != "__init__.py":
+                path.unlink()
+
+
+def main(root: Path, context: dict[str, str]) -> None:
+    select_license(root, context["license"])
+    remove_dvc_remote_action(root, context["dvc_remote"])
+    remove_empty_files(root)
+
+
+if __name__ == "__main__":
+    main(Path.cwd(), json.loads(RAW_CONTEXT))
+    print(
+        "Generated. Next: cd into the project, `make setup` then `make repro` (see README.md).",
+        file=sys.stderr,
+    )

@@ -1,0 +1,122 @@
+"""Command line: ``python -m {{ cookiecutter.package_name }} <command>`` (the Makefile and dvc.yaml use it).
+
+Every expected failure (bad params, bad data, missing files) is printed as one line that
+says what to fix, with exit code 2; outputs of earlier runs are left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import UserError
+
+PROCESSED = Path("data/processed")
+SAMPLES = ("breast_cancer", "diabetes", "wine")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> None:
+    """Write a small real dataset that ships with scikit-learn as a CSV."""
+    from sklearn import datasets
+
+    from .config import load_params
+    from .io import atomic_path
+
+    out = Path(args.out) if args.out else load_params(args.params).data.path
+    name = args.dataset or out.stem
+    if name not in SAMPLES:
+        raise UserError(f"no bundled dataset named {name!r}; choose one of: {', '.join(SAMPLES)}")
+    if out.exists() and not args.force:
+        print(f"{out} exists; leaving it as it is (use --force to rewrite)")
+        return
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    print(f"wrote {out}: {len(frame)} rows x {frame.shape[1]} columns ({name}, from scikit-learn)")
+
+
+def cmd_check_params(args: argparse.Namespace) -> None:
+    from .config import load_params
+
+    params = load_params(args.params)
+    print(f"{args.params}: valid ({params.data.task}, {params.model.family}, data {params.data.path})")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .data import load
+    from .io import atomic_path
+    from .split import split
+
+    params = load_params(args.params)
+    train, test = split(load(params.data), params)
+    for name, frame in (("train.csv", train), ("test.csv", test)):
+        with atomic_path(PROCESSED / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    print(f"prepared {len(train)} train and {len(test)} test rows from {params.data.path}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .config import load_params
+    from .data import read_csv
+    from .train import fit, save
+
+    params = load_params(args.params)
+    train = read_csv(PROCESSED / "train.csv")
+    pipeline, schema = fit(train, params)
+    save(pipeline, schema)
+    dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
+    print(
+        f"trained {params.model.family} ({params.data.task}) on {len(train)} rows: "
+        f"{len(schema.numeric)} numeric, {len(schema.categorical)} categorical, "
+        f"{len(schema.high_cardinality)} high-cardinality columns{dropped}"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .data import read_csv
+    from .evaluate import evaluate, save
+    from .train import load_model
+
+    pipeline, schema = load_model()
+    scores, plots = evaluate(pipeline, schema, read_csv(PROCESSED / "test.csv"))
+    save(scores, plots)
+    print("metrics: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "sample-data": (cmd_sample_data, "write a bundled scikit-learn dataset as CSV"),
+    "check-params": (cmd_check_params, "validate params.yaml"),
+    "prepare": (cmd_prepare, "validate the data and split it into train/test"),
+    "train": (cmd_train, "fit the model pipeline"),
+    "evaluate": (cmd_evaluate, "write metrics.json and plots/"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="{{ cookiecutter.package_name }}", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name == "sample-data":
+            command.add_argument("--dataset", choices=SAMPLES, help="default: the stem of data.path")
+            command.add_argument("--out", help="default: data.path from params.yaml")
+            command.add_argument("--force", action="store_true", help="rewrite an existing file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command][0](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

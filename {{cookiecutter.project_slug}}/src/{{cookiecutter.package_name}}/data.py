@@ -1,0 +1,87 @@
+"""Load the CSV named in params.yaml and check it is fit for training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .config import DataParams
+from .errors import UserError
+
+
+def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
+    """Read a CSV, turning every way it can fail into a UserError that says what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(
+            f"data file {path} does not exist: copy your CSV there and `dvc add` it, "
+            "or fix data.path in params.yaml (run `make data` for the bundled sample)"
+        )
+    if path.is_dir():
+        raise UserError(f"data.path {path} is a directory; point it at a CSV file")
+    if path.stat().st_size == 0:
+        raise UserError(f"data file {path} is empty (0 bytes): it needs a header row and data rows")
+    try:
+        frame = pd.read_csv(path, sep=sep, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"data file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from None
+    except pd.errors.EmptyDataError:
+        raise UserError(f"data file {path} has no columns: it needs a header row") from None
+    except pd.errors.ParserError as exc:
+        raise UserError(f"data file {path} is not a readable CSV: {exc}".strip()) from None
+    if frame.empty:
+        raise UserError(f"data file {path} has a header but no data rows")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise UserError(f"data file {path} has duplicated column names: {', '.join(duplicated)}")
+    return frame
+
+
+def validate(frame: pd.DataFrame, params: DataParams) -> pd.DataFrame:
+    """Check the target and columns; return the frame without rows whose target is missing."""
+    columns = list(frame.columns)
+    if params.target not in columns:
+        raise UserError(
+            f"target column {params.target!r} (data.target in params.yaml) is not in "
+            f"{params.path}; its columns are: {', '.join(columns[:30])}"
+        )
+    unknown = [c for c in params.drop_columns if c not in columns]
+    if unknown:
+        raise UserError(f"data.drop_columns names columns that are not in the data: {', '.join(unknown)}")
+    target = frame[params.target]
+    if target.isna().all():
+        raise UserError(f"target column {params.target!r} has no values (all missing)")
+    frame = frame.loc[target.notna()].reset_index(drop=True)
+    features = [c for c in columns if c != params.target and c not in params.drop_columns]
+    if not features:
+        raise UserError("no feature columns left: the data has only the target (and dropped columns)")
+    if params.task == "classification":
+        classes = frame[params.target].nunique()
+        if classes < 2:
+            raise UserError(
+                f"target column {params.target!r} has a single class "
+                f"({frame[params.target].iloc[0]!r}): classification needs at least two"
+            )
+        if classes > max(50, len(frame) // 2):
+            raise UserError(
+                f"target column {params.target!r} has {classes} distinct values in {len(frame)} rows: "
+                "it looks continuous; set data.task: regression in params.yaml"
+            )
+    else:
+        numeric = pd.to_numeric(frame[params.target], errors="coerce")
+        bad = frame[params.target][numeric.isna()]
+        if len(bad):
+            raise UserError(
+                f"regression target {params.target!r} is not numeric (e.g. {bad.iloc[0]!r}); "
+                "fix the data or set data.task: classification in params.yaml"
+            )
+        if numeric.nunique() < 2:
+            raise UserError(f"regression target {params.target!r} is constant: nothing to learn")
+        frame[params.target] = numeric.astype("float64")
+    return frame.drop(columns=params.drop_columns)
+
+
+def load(params: DataParams) -> pd.DataFrame:
+    return validate(read_csv(params.path, params.sep), params)

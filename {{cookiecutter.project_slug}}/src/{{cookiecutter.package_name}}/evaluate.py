@@ -1,0 +1,105 @@
+"""Score the trained pipeline on the test split; write metrics.json and plot data.
+
+Plot files are CSV so that ``dvc plots show`` and ``dvc plots diff`` render them:
+classification writes ``plots/confusion.csv`` (actual, predicted) and ``plots/roc.csv``
+(fpr, tpr); regression writes ``plots/predictions.csv`` (actual, predicted) and
+``plots/residuals.csv`` (predicted, residual).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import label_binarize
+
+from .features import Schema, to_model_frame
+from .io import atomic_path, publish_dir, write_json
+
+METRICS_FILE = Path("metrics.json")
+PLOTS_DIR = Path("plots")
+# Direction of improvement, used to mark a change as better or worse.
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+MAX_CURVE_POINTS = 200
+
+
+def _thin(frame: pd.DataFrame, limit: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    if len(frame) <= limit:
+        return frame
+    keep = np.unique(np.linspace(0, len(frame) - 1, limit).round().astype(int))
+    return frame.iloc[keep]
+
+
+def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, classes: list[str]):
+    y = y.astype(str)
+    predicted = pipeline.predict(x).astype(str)
+    proba = pipeline.predict_proba(x)
+    model_classes = [str(c) for c in pipeline.classes_]
+    average = "binary" if len(model_classes) == 2 else "macro"
+    positive = model_classes[-1]
+    scores = {
+        "accuracy": skm.accuracy_score(y, predicted),
+        "f1": skm.f1_score(y, predicted, average=average, pos_label=positive),
+        "precision": skm.precision_score(y, predicted, average=average, pos_label=positive, zero_division=0),
+        "recall": skm.recall_score(y, predicted, average=average, pos_label=positive, zero_division=0),
+        "log_loss": skm.log_loss(y, proba, labels=model_classes),
+    }
+    onehot = label_binarize(y, classes=model_classes)
+    if len(model_classes) == 2:
+        onehot = np.hstack([1 - onehot, onehot])
+    present = onehot.sum(axis=0) > 0
+    if present.all() and y.nunique() > 1:
+        if len(model_classes) == 2:
+            scores["roc_auc"] = skm.roc_auc_score(onehot[:, 1], proba[:, 1])
+        else:
+            scores["roc_auc"] = skm.roc_auc_score(onehot, proba, average="macro", multi_class="ovr")
+    # Micro-averaged ROC: one curve whatever the number of classes.
+    fpr, tpr, _ = skm.roc_curve(onehot.ravel(), proba.ravel())
+    plots = {
+        "confusion.csv": pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}),
+        "roc.csv": _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr})),
+    }
+    return scores, plots
+
+
+def regression(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
+    y = y.astype(float)
+    predicted = pipeline.predict(x)
+    scores = {
+        "r2": skm.r2_score(y, predicted),
+        "rmse": math.sqrt(skm.mean_squared_error(y, predicted)),
+        "mae": skm.mean_absolute_error(y, predicted),
+    }
+    plots = {
+        "predictions.csv": pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}),
+        "residuals.csv": pd.DataFrame({"predicted": predicted, "residual": y.to_numpy() - predicted}),
+    }
+    return scores, plots
+
+
+def evaluate(pipeline: Pipeline, schema: Schema, test: pd.DataFrame):
+    x = to_model_frame(test, schema)
+    y = test[schema.target]
+    if schema.task == "classification":
+        scores, plots = classification(pipeline, x, y, schema.classes)
+    else:
+        scores, plots = regression(pipeline, x, y)
+    scores = {name: round(float(value), 6) for name, value in sorted(scores.items())}
+    return scores, plots
+
+
+def save(scores: dict, plots: dict[str, pd.DataFrame], metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR) -> None:
+    plots_dir = Path(plots_dir)
+    staging = plots_dir.with_name(f".{plots_dir.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, frame in plots.items():
+        with atomic_path(staging / name) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(metrics_file, scores)
+    publish_dir(staging, plots_dir)
