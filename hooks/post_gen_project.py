@@ -33,9 +33,13 @@ def remove_dvc_remote_action(root: Path, remote: str) -> None:
 def remove_empty_files(root: Path) -> None:
     """Drop files that rendered to nothing (a whole file switched off by an option)."""
     for path in root.rglob("*"):
-        if path.is_file() and path.suffix in {".yml", ".yaml", ".md", ".py"} and not path.read_text().strip():
-            if path.name != "__init__.py":
-                path.unlink()
+        if (
+            path.is_file()
+            and path.suffix in {".yml", ".yaml", ".md", ".py"}
+            and path.name != "__init__.py"
+            and not path.read_text().strip()
+        ):
+            path.unlink()
 
 
 def main(root: Path, context: dict[str, str]) -> None:

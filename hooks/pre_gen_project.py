@@ -25,12 +25,14 @@ CHOICES = {
 REMOTE_SCHEMES = {"s3": "s3://", "gcs": "gs://", "azure": "azure://", "ssh": "ssh://"}
 # Package names that would shadow a dependency or the standard library when imported.
 RESERVED_PACKAGES = {"test", "tests", "dvc", "sklearn", "pandas", "numpy", "yaml", "evidently", "src"}
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+WEEKDAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 CRON_FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}),
-    ("day of week", 0, 6, {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(MONTHS)}),
+    ("day of week", 0, 6, {d: i for i, d in enumerate(WEEKDAYS)}),
 )
 
 

@@ -56,7 +56,8 @@ def run(
     )
     if check and result.returncode != 0:
         raise AssertionError(
-            f"{args} failed with {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            f"{args} failed with {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result
 

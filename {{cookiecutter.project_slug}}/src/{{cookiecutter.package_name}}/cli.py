@@ -1,4 +1,4 @@
-"""Command line: ``python -m {{ cookiecutter.package_name }} <command>`` (the Makefile and dvc.yaml use it).
+"""Command line of the package: ``python -m <package> <command>`` (the Makefile and dvc.yaml use it).
 
 Every expected failure (bad params, bad data, missing files) is printed as one line that
 says what to fix, with exit code 2; outputs of earlier runs are left untouched.
@@ -27,6 +27,11 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else load_params(args.params).data.path
     name = args.dataset or out.stem
     if name not in SAMPLES:
+        if not out.exists():
+            raise UserError(
+                f"{out} is missing and is not a bundled sample: get it with `dvc pull` (needs the DVC "
+                f"remote) or copy it back; bundled datasets are {', '.join(SAMPLES)}"
+            )
         raise UserError(f"no bundled dataset named {name!r}; choose one of: {', '.join(SAMPLES)}")
     if out.exists() and not args.force:
         print(f"{out} exists; leaving it as it is (use --force to rewrite)")
@@ -86,17 +91,31 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print("metrics: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Markdown report: metrics, params and plots of the working tree vs a base git revision."""
+    from .compare import build_report
+    from .io import write_text
+
+    report = build_report(args.base, args.base_name)
+    if args.output:
+        write_text(args.output, report)
+        print(f"wrote {args.output} (compared with {args.base_name or args.base})")
+    else:
+        print(report)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "sample-data": (cmd_sample_data, "write a bundled scikit-learn dataset as CSV"),
     "check-params": (cmd_check_params, "validate params.yaml"),
     "prepare": (cmd_prepare, "validate the data and split it into train/test"),
     "train": (cmd_train, "fit the model pipeline"),
     "evaluate": (cmd_evaluate, "write metrics.json and plots/"),
+    "compare": (cmd_compare, "compare metrics, params and plots with a base git revision (Markdown)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ cookiecutter.package_name }}", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
@@ -105,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--dataset", choices=SAMPLES, help="default: the stem of data.path")
             command.add_argument("--out", help="default: data.path from params.yaml")
             command.add_argument("--force", action="store_true", help="rewrite an existing file")
+        if name == "compare":
+            command.add_argument("--base", default="main", help="git revision to compare with (default: main)")
+            command.add_argument("--base-name", help="how to call the base in the report (default: --base)")
+            command.add_argument("--output", help="write the report here (default: print it)")
     return parser
 
 

@@ -35,18 +35,21 @@ def _thin(frame: pd.DataFrame, limit: int = MAX_CURVE_POINTS) -> pd.DataFrame:
     return frame.iloc[keep]
 
 
-def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, classes: list[str]):
+def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
     y = y.astype(str)
     predicted = pipeline.predict(x).astype(str)
     proba = pipeline.predict_proba(x)
     model_classes = [str(c) for c in pipeline.classes_]
-    average = "binary" if len(model_classes) == 2 else "macro"
-    positive = model_classes[-1]
+    # Binary: scores of the last class in sorted order (e.g. "1", "yes"); multiclass: macro average.
+    if len(model_classes) == 2:
+        kind = {"average": "binary", "pos_label": model_classes[-1]}
+    else:
+        kind = {"average": "macro"}
     scores = {
         "accuracy": skm.accuracy_score(y, predicted),
-        "f1": skm.f1_score(y, predicted, average=average, pos_label=positive),
-        "precision": skm.precision_score(y, predicted, average=average, pos_label=positive, zero_division=0),
-        "recall": skm.recall_score(y, predicted, average=average, pos_label=positive, zero_division=0),
+        "f1": skm.f1_score(y, predicted, **kind),
+        "precision": skm.precision_score(y, predicted, zero_division=0, **kind),
+        "recall": skm.recall_score(y, predicted, zero_division=0, **kind),
         "log_loss": skm.log_loss(y, proba, labels=model_classes),
     }
     onehot = label_binarize(y, classes=model_classes)
@@ -86,14 +89,16 @@ def evaluate(pipeline: Pipeline, schema: Schema, test: pd.DataFrame):
     x = to_model_frame(test, schema)
     y = test[schema.target]
     if schema.task == "classification":
-        scores, plots = classification(pipeline, x, y, schema.classes)
+        scores, plots = classification(pipeline, x, y)
     else:
         scores, plots = regression(pipeline, x, y)
     scores = {name: round(float(value), 6) for name, value in sorted(scores.items())}
     return scores, plots
 
 
-def save(scores: dict, plots: dict[str, pd.DataFrame], metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR) -> None:
+def save(
+    scores: dict, plots: dict[str, pd.DataFrame], metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR
+) -> None:
     plots_dir = Path(plots_dir)
     staging = plots_dir.with_name(f".{plots_dir.name}.new")
     shutil.rmtree(staging, ignore_errors=True)

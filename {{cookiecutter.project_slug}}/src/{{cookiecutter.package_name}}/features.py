@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
@@ -112,7 +113,7 @@ def build_preprocessor(schema: Schema, scale: bool) -> ColumnTransformer:
         high = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
-                ("encode", TargetEncoder(target_type="auto", random_state=0)),
+                ("encode", TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))),
             ]
         )
         transformers.append(("high_cardinality", high, schema.high_cardinality))

@@ -57,9 +57,7 @@ def make_estimator(task: str, family: str, seed: int, overrides: dict) -> BaseEs
 
 
 def build_pipeline(schema: Schema, params: Params) -> Pipeline:
-    estimator = make_estimator(
-        params.data.task, params.model.family, params.model.seed, params.model.params
-    )
+    estimator = make_estimator(params.data.task, params.model.family, params.model.seed, params.model.params)
     preprocess = build_preprocessor(schema, scale=params.model.family == "linear")
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
@@ -79,7 +77,9 @@ def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
     return pipeline, schema
 
 
-def save(pipeline: Pipeline, schema: Schema, model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE) -> None:
+def save(
+    pipeline: Pipeline, schema: Schema, model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE
+) -> None:
     """Write model and schema; each replaces the previous file only once fully written."""
     with atomic_path(model_file) as tmp:
         joblib.dump(pipeline, tmp, compress=3)

@@ -1,0 +1,25 @@
+"""Run every benchmarks/bench_*.py in turn; each writes its JSON under benchmarks/results/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXTRA_ARGS = {"bench_template.py": ["--ccds", "--quick-tier"]}
+
+
+def main() -> int:
+    failed = []
+    for script in sorted(HERE.glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        if subprocess.run([sys.executable, str(script), *EXTRA_ARGS.get(script.name, [])]).returncode:
+            failed.append(script.name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Bake every supported combination and check the generated project.
+
+Quick tier: rendering, YAML, ruff. Slow tier: the project's own tests and the DVC pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from combinations import SUPPORTED
+from helpers import bake, init_repo, run
+
+COMBOS = sorted(SUPPORTED)
+TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".txt", ".cfg", ".json", ""}
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.")
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {name: bake(tmp_path_factory.mktemp(name), **SUPPORTED[name]) for name in COMBOS}
+
+
+def _files(project: Path):
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix in TEXT_SUFFIXES:
+            yield path
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_no_template_syntax_left(baked, name):
+    project = baked[name]
+    leftovers = []
+    for path in _files(project):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if LEFTOVER.search(line):
+                leftovers.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    assert not leftovers, "\n".join(leftovers)
+    assert not any("{{" in part for path in project.rglob("*") for part in path.parts)
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_every_yaml_file_parses(baked, name):
+    files = [p for p in _files(baked[name]) if p.suffix in {".yml", ".yaml"} or p.name == "dvc.lock"]
+    assert any(p.name == "dvc.yaml" for p in files)
+    for path in files:
+        assert list(yaml.safe_load_all(path.read_text())) is not None, path
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_ruff_check_and_format(baked, name):
+    project = baked[name]
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_answers_reach_the_project(baked, name):
+    answers = SUPPORTED[name]
+    project = baked[name]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["data"]["task"] == answers.get("task", "classification")
+    assert params["model"]["family"] == answers.get("model_family", "random_forest")
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f'requires-python = ">={answers.get("python_version", "3.12")}"' in pyproject
+    if "description" in answers:
+        import tomllib
+
+        assert tomllib.loads(pyproject)["project"]["description"] == answers["description"]
+    license_file = project / "LICENSE"
+    assert license_file.exists() is (answers.get("license", "MIT") != "none")
+    assert not (project / "LICENSES").exists()
+    package = answers.get("package_name", "mlops_project")
+    assert (project / "src" / package / "cli.py").is_file()
+    makefile = (project / "Makefile").read_text()
+    assert f"DVC_REMOTE_URL ?= {answers.get('dvc_remote_url', '')}".rstrip() in makefile
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COMBOS)
+def test_generated_project_tests_pass(baked, name):
+    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=baked[name])
+    assert re.search(r"\d+ passed", result.stdout), result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COMBOS)
+def test_dvc_pipeline_end_to_end(baked, name, tmp_path):
+    project = baked[name]
+    init_repo(project)
+    first = run(["make", "repro"], cwd=project)
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first.stdout, first.stdout
+    metrics = json.loads((project / "metrics.json").read_text())
+    task = SUPPORTED[name].get("task", "classification")
+    expected = (
+        {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"}
+        if task == "classification"
+        else {
+            "r2",
+            "rmse",
+            "mae",
+        }
+    )
+    assert set(metrics) == expected
+    plots = {"confusion.csv", "roc.csv"} if task == "classification" else {"predictions.csv", "residuals.csv"}
+    assert {p.name for p in (project / "plots").iterdir()} == plots
+    # Raw data is DVC-tracked, and every stage is recorded in dvc.lock.
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
+    assert list((project / "data" / "raw").glob("*.csv.dvc"))
+    # Nothing changed: nothing runs.
+    second = run([sys.executable, "-m", "dvc", "repro"], cwd=project)
+    assert "Running stage" not in second.stdout
+    assert "up to date" in second.stdout
+    shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], cwd=project)
+    listed = json.loads(shown.stdout)[""]["data"]["metrics.json"]["data"]
+    assert set(listed) == expected
+    # dvc plots show renders this task's plots (the other task's definitions are skipped).
+    rendered = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=project)
+    assert json.loads(rendered.stdout), rendered.stdout

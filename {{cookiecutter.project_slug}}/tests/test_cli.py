@@ -1,0 +1,63 @@
+"""The CLI end to end in a scratch directory: clear errors, and failures keep old outputs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.cli import main
+
+from conftest import make_frame, make_params
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_frame("classification").to_csv("data.csv", index=False)
+    Path("params.yaml").write_text(yaml.safe_dump(make_params("classification")))
+    return tmp_path
+
+
+def _run_all() -> list[int]:
+    return [main([command]) for command in ("prepare", "train", "evaluate")]
+
+
+def test_full_run_writes_outputs(workdir):
+    assert _run_all() == [0, 0, 0]
+    metrics = json.loads(Path("metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1
+    assert Path("models/model.joblib").stat().st_size > 0
+    assert sorted(p.name for p in Path("plots").iterdir()) == ["confusion.csv", "roc.csv"]
+
+
+def test_bad_data_fails_clearly_and_keeps_previous_outputs(workdir, capsys):
+    assert _run_all() == [0, 0, 0]
+    before = {
+        p: p.read_bytes() for p in [Path("metrics.json"), Path("models/model.joblib"), Path("plots/roc.csv")]
+    }
+    make_frame("classification").drop(columns="label").to_csv("data.csv", index=False)
+    assert main(["prepare"]) == 2
+    assert "target column 'label'" in capsys.readouterr().err
+    # Even if a later stage runs on stale inputs and fails, nothing is half-written.
+    Path("data/processed/train.csv").write_text("")
+    assert main(["train"]) == 2
+    assert {p: p.read_bytes() for p in before} == before
+    assert not list(Path("models").glob(".*.tmp")) and not list(Path(".").glob(".*.tmp"))
+
+
+def test_bad_params_name_the_key(workdir, capsys):
+    raw = make_params("classification", model={"family": "svm"})
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["check-params"]) == 2
+    assert "model.family" in capsys.readouterr().err
+
+
+def test_sample_data_explains_a_missing_own_file(workdir, capsys):
+    assert main(["sample-data", "--out", "x/custom.csv"]) == 2
+    assert "x/custom.csv is missing and is not a bundled sample: get it with `dvc pull`" in capsys.readouterr().err
+
+
+def test_sample_data_writes_a_bundled_dataset(workdir):
+    assert main(["sample-data", "--dataset", "wine", "--out", "wine.csv"]) == 0
+    assert Path("wine.csv").read_text().splitlines()[0].endswith(",target")
