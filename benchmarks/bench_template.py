@@ -2,8 +2,10 @@
 cold `dvc repro` <= 15 s, no-op `dvc repro` <= 3 s; quick test tier <= 3 min).
 
 Run from the repository root with the test venv: `python benchmarks/bench_template.py`.
-Writes benchmarks/results/template.json. With --ccds, also times cookiecutter-data-science's
-`ccds --no-input` in a separate venv under benchmarks/.venv-ccds (installed from PyPI on first use).
+Writes benchmarks/results/template.json. With --ccds-template DIR (a local checkout of
+cookiecutter-data-science: ccds otherwise clones it from GitHub, which would time the network),
+also times `ccds --no-input DIR` in a separate venv under benchmarks/.venv-ccds (installed from
+PyPI on first use), in the same run.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def bake_times(runs: int) -> list[float]:
     return times
 
 
-def ccds_times(runs: int) -> list[float]:
+def ccds_times(runs: int, template: Path) -> list[float]:
     venv = ROOT / "benchmarks" / ".venv-ccds"
     if not (venv / "bin" / "ccds").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -50,7 +52,7 @@ def ccds_times(runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
-            times.append(timed([str(venv / "bin" / "ccds"), "--no-input", "-o", out], Path(out)))
+            times.append(timed([str(venv / "bin" / "ccds"), "--no-input", str(template), "-o", out], Path(out)))
     return times
 
 
@@ -79,13 +81,14 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--ccds", action="store_true", help="also time cookiecutter-data-science")
+    parser.add_argument("--ccds-template", type=Path, help="local cookiecutter-data-science checkout")
     parser.add_argument("--quick-tier", action="store_true", help="also time the quick test tier")
     args = parser.parse_args()
     shutil.which("git") or sys.exit("git is needed")
     results: dict[str, object] = {"bake": summary(bake_times(args.runs))}
-    if args.ccds:
-        results["ccds_bake"] = summary(ccds_times(args.runs))
+    results["bake"]["all_s"] = [round(t, 3) for t in bake_times(args.runs)]
+    if args.ccds_template:
+        results["ccds_bake"] = summary(ccds_times(args.runs, args.ccds_template))
     pipeline = pipeline_times(max(1, args.runs // 2))
     results["dvc_repro_cold"] = summary(pipeline["cold"])
     results["dvc_repro_noop"] = summary(pipeline["noop"])

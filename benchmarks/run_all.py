@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXTRA_ARGS = {"bench_template.py": ["--ccds", "--quick-tier"]}
+CCDS = Path("/tmp/ccds-template")  # a local checkout, if present (see bench_template.py)
+EXTRA_ARGS = {"bench_template.py": ["--quick-tier", *(["--ccds-template", str(CCDS)] if CCDS.is_dir() else [])]}
 
 
 def main() -> int:

@@ -55,7 +55,8 @@ def test_bad_params_name_the_key(workdir, capsys):
 
 def test_sample_data_explains_a_missing_own_file(workdir, capsys):
     assert main(["sample-data", "--out", "x/custom.csv"]) == 2
-    assert "x/custom.csv is missing and is not a bundled sample: get it with `dvc pull`" in capsys.readouterr().err
+    message = "x/custom.csv is missing and is not a bundled sample: get it with `dvc pull`"
+    assert message in capsys.readouterr().err
 
 
 def test_sample_data_writes_a_bundled_dataset(workdir):

@@ -104,13 +104,77 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(report)
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Compare current data with the training data; exit 0 no drift, 1 drift, 2 error."""
+    from .config import load_params
+    from .drift import EXIT_ERROR, error_summary, run_drift
+
+    params = load_params(args.params)
+    if args.sources:
+        # What the scheduled workflow refreshes with `dvc update` (when they are imports).
+        for path in dict.fromkeys([str(params.drift.current or params.data.path), str(params.data.path)]):
+            print(path)
+        return 0
+    out_dir = Path(args.out or params.drift.output_dir)
+    try:
+        result = run_drift(
+            params,
+            current=Path(args.current) if args.current else None,
+            reference=Path(args.reference) if args.reference else None,
+            out_dir=out_dir,
+            html=not args.no_html,
+        )
+    except UserError as exc:
+        error_summary(out_dir, str(exc), str(args.current or params.drift.current or params.data.path),
+                      str(args.reference or params.drift.reference))
+        raise
+    summary = result.summary
+    if summary["verdict"] == "error":
+        print(f"error: {summary['error']}", file=sys.stderr)
+    else:
+        findings = [f for f in summary["schema"]["findings"] if f["severity"] == "error"]
+        print(
+            f"{'DRIFT' if result.exit_code else 'no drift'}: {summary['drifted_columns']} of "
+            f"{summary['columns_checked']} columns drifted ({summary['drifted_share']:.0%}; dataset drift at "
+            f">= {summary['drift_share_threshold']:.0%})"
+            + (f"; {len(findings)} schema error(s)" if findings else "")
+        )
+        for finding in summary["schema"]["findings"]:
+            print(f"  {finding['severity']}: {finding['message']}")
+    print(f"report: {out_dir}/ (summary.md, summary.json{', report.html' if summary.get('report') else ''})")
+    return EXIT_ERROR if summary["verdict"] == "error" else result.exit_code
+
+
+def cmd_simulate_current(args: argparse.Namespace) -> None:
+    """Write a demo "current" dataset sampled from the reference, shifted with --drift."""
+    from .config import load_params
+    from .data import read_csv
+    from .drift import simulate_current, write_frame
+
+    params = load_params(args.params)
+    source = Path(args.source or params.drift.reference)
+    if not source.exists() and source == params.drift.reference:
+        source = params.data.path  # not trained yet: sample the raw data
+    reference = read_csv(source, params.data.sep)
+    frame = simulate_current(
+        reference, drift=args.drift, seed=args.seed, rows=args.rows, shift=args.shift,
+        exclude=(params.data.target,),
+    )
+    out = Path(args.out or params.drift.current or params.data.path)
+    write_frame(frame, out, params.data.sep)
+    kind = f"shifted (--drift, {args.shift} sd)" if args.drift else "same distribution (--no-drift)"
+    print(f"wrote {out}: {len(frame)} rows sampled from {source}, {kind}, seed {args.seed}")
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
     "sample-data": (cmd_sample_data, "write a bundled scikit-learn dataset as CSV"),
     "check-params": (cmd_check_params, "validate params.yaml"),
     "prepare": (cmd_prepare, "validate the data and split it into train/test"),
     "train": (cmd_train, "fit the model pipeline"),
     "evaluate": (cmd_evaluate, "write metrics.json and plots/"),
     "compare": (cmd_compare, "compare metrics, params and plots with a base git revision (Markdown)"),
+    "drift": (cmd_drift, "compare current data with the training data (exit 0 no drift, 1 drift, 2 error)"),
+    "simulate-current": (cmd_simulate_current, "write a demo current dataset, with or without drift"),
 }
 
 
@@ -125,16 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--out", help="default: data.path from params.yaml")
             command.add_argument("--force", action="store_true", help="rewrite an existing file")
         if name == "compare":
-            command.add_argument("--base", default="main", help="git revision to compare with (default: main)")
+            command.add_argument("--base", default="main", help="git revision to compare with")
             command.add_argument("--base-name", help="how to call the base in the report (default: --base)")
             command.add_argument("--output", help="write the report here (default: print it)")
+        if name == "drift":
+            command.add_argument("--current", help="current data (default: drift.current, else data.path)")
+            command.add_argument("--reference", help="reference data (default: drift.reference)")
+            command.add_argument("--out", help="output folder (default: drift.output_dir)")
+            command.add_argument("--no-html", action="store_true", help="skip the Evidently HTML report")
+            command.add_argument("--sources", action="store_true", help="print the data paths to refresh and exit")
+        if name == "simulate-current":
+            group = command.add_mutually_exclusive_group()
+            group.add_argument("--drift", dest="drift", action="store_true", help="shift the data")
+            group.add_argument("--no-drift", dest="drift", action="store_false", help="same distribution (default)")
+            command.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+            command.add_argument("--rows", type=int, help="rows to write (default: as many as the source)")
+            command.add_argument("--shift", type=float, default=1.0, help="--drift: shift in std units (default 1)")
+            command.add_argument("--source", help="data to sample (default: drift.reference)")
+            command.add_argument("--out", help="where to write (default: drift.current, else data.path)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command][0](args)
+        code = COMMANDS[args.command][0](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
