@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bake, init_repo, run
+from helpers import bake, commit, init_repo, run
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,5 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = bake(tmp_path_factory.mktemp("trained"))
     init_repo(project)
     run(["make", "repro"], cwd=project)
-    run(["git", "add", "-A"], cwd=project)
-    run(["git", "commit", "-q", "-m", "Train the first model"], cwd=project)
+    commit(project, "Train the first model")
     return project

@@ -124,3 +124,19 @@ def test_dvc_pipeline_end_to_end(baked, name, tmp_path):
     # dvc plots show renders this task's plots (the other task's definitions are skipped).
     rendered = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=project)
     assert json.loads(rendered.stdout), rendered.stdout
+
+
+@pytest.mark.slow
+def test_git_hooks_run_make_lint(tmp_path):
+    project = bake(tmp_path)
+    init_repo(project)
+    hooks = project / ".git" / "hooks"
+    assert (hooks / "pre-commit").is_file() and (hooks / "pre-push").is_file()
+    (project / "src" / "mlops_project" / "bad.py").write_text("import os\nx=1\n")
+    run(["git", "add", "-A"], cwd=project)
+    blocked = run(["git", "commit", "-q", "-m", "bad"], cwd=project, check=False)
+    assert blocked.returncode != 0
+    assert "make lint" in blocked.stdout + blocked.stderr
+    (project / "src" / "mlops_project" / "bad.py").write_text("X = 1\n")
+    run(["git", "add", "-A"], cwd=project)
+    run(["git", "commit", "-q", "-m", "good"], cwd=project)
