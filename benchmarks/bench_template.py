@@ -86,7 +86,6 @@ def main() -> int:
     args = parser.parse_args()
     shutil.which("git") or sys.exit("git is needed")
     results: dict[str, object] = {"bake": summary(bake_times(args.runs))}
-    results["bake"]["all_s"] = [round(t, 3) for t in bake_times(args.runs)]
     if args.ccds_template:
         results["ccds_bake"] = summary(ccds_times(args.runs, args.ccds_template))
     pipeline = pipeline_times(max(1, args.runs // 2))
