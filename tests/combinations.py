@@ -8,8 +8,8 @@ from __future__ import annotations
 
 SUPPORTED: dict[str, dict[str, str]] = {
     "defaults": {},
-    "py311-regression-gbm-s3-bsd": {
-        "python_version": "3.11",
+    "py312-regression-gbm-s3-bsd": {
+        "python_version": "3.12",
         "task": "regression",
         "model_family": "gradient_boosting",
         "dvc_remote": "s3",

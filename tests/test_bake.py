@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from combinations import SUPPORTED
-from helpers import bake, init_repo, run
+from helpers import bake, init_repo, run, trained_copy
 
 COMBOS = sorted(SUPPORTED)
 TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".txt", ".cfg", ".json", ""}
@@ -67,7 +67,7 @@ def test_answers_reach_the_project(baked, name):
     assert params["data"]["task"] == answers.get("task", "classification")
     assert params["model"]["family"] == answers.get("model_family", "random_forest")
     pyproject = (project / "pyproject.toml").read_text()
-    assert f'requires-python = ">={answers.get("python_version", "3.12")}"' in pyproject
+    assert f'requires-python = ">={answers.get("python_version", "3.11")}"' in pyproject
     if "description" in answers:
         import tomllib
 
@@ -140,3 +140,42 @@ def test_git_hooks_run_make_lint(tmp_path):
     (project / "src" / "mlops_project" / "bad.py").write_text("X = 1\n")
     run(["git", "add", "-A"], cwd=project)
     run(["git", "commit", "-q", "-m", "good"], cwd=project)
+
+
+@pytest.mark.slow
+def test_failed_retrain_keeps_previous_model_and_metrics(trained_project, tmp_path):
+    project = trained_copy(trained_project, tmp_path / "project")
+    kept = ["metrics.json", "models/model.joblib", "models/schema.json", "plots/roc.csv"]
+    before = {name: (project / name).read_bytes() for name in kept}
+    data = next((project / "data" / "raw").glob("*.csv"))
+    # New data without the target column, tracked as a user would.
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
+    run([sys.executable, "-m", "dvc", "add", "-q", str(data.relative_to(project))], cwd=project)
+    failed = run(["make", "repro"], cwd=project, check=False)
+    assert failed.returncode != 0
+    assert "error: target column 'target' (data.target in params.yaml) is not in" in failed.stderr
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert {name: (project / name).read_bytes() for name in kept} == before
+    # A bad model param is caught before DVC touches anything.
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("params: {}", "params: {n_estimators: -3}"))
+    failed = run(["make", "repro"], cwd=project, check=False)
+    assert "model.params is invalid for RandomForestClassifier" in failed.stderr
+    assert {name: (project / name).read_bytes() for name in kept} == before
+
+
+@pytest.mark.slow
+def test_failure_in_a_later_stage_restores_what_dvc_cleared(trained_project, tmp_path):
+    project = trained_copy(trained_project, tmp_path / "project")
+    kept = ["metrics.json", "models/model.joblib", "models/schema.json", "plots/roc.csv"]
+    before = {name: (project / name).read_bytes() for name in kept}
+    # Change the training code so the stage re-runs and fails after DVC cleared its outputs.
+    train = project / "src" / "mlops_project" / "train.py"
+    code = train.read_text().replace("    pipeline.fit(", "    raise RuntimeError('simulated crash')\n    pipeline.fit(")
+    train.write_text(code)
+    failed = run(["make", "repro"], cwd=project, check=False)
+    assert failed.returncode != 0
+    assert "simulated crash" in failed.stderr
+    assert "previous model, metrics and plots kept" in failed.stderr
+    assert {name: (project / name).read_bytes() for name in kept} == before

@@ -7,6 +7,7 @@ says what to fix, with exit code 2; outputs of earlier runs are left untouched.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +45,11 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 
 def cmd_check_params(args: argparse.Namespace) -> None:
     from .config import load_params
+    from .train import make_estimator
 
     params = load_params(args.params)
+    # Catch bad model.params before `dvc repro` starts replacing any output.
+    make_estimator(params.data.task, params.model.family, params.model.seed, params.model.params)
     print(f"{args.params}: valid ({params.data.task}, {params.model.family}, data {params.data.path})")
 
 
@@ -125,8 +129,12 @@ def cmd_drift(args: argparse.Namespace) -> int:
             html=not args.no_html,
         )
     except UserError as exc:
-        error_summary(out_dir, str(exc), str(args.current or params.drift.current or params.data.path),
-                      str(args.reference or params.drift.reference))
+        error_summary(
+            out_dir,
+            str(exc),
+            str(args.current or params.drift.current or params.data.path),
+            str(args.reference or params.drift.reference),
+        )
         raise
     summary = result.summary
     if summary["verdict"] == "error":
@@ -157,13 +165,34 @@ def cmd_simulate_current(args: argparse.Namespace) -> None:
         source = params.data.path  # not trained yet: sample the raw data
     reference = read_csv(source, params.data.sep)
     frame = simulate_current(
-        reference, drift=args.drift, seed=args.seed, rows=args.rows, shift=args.shift,
+        reference,
+        drift=args.drift,
+        seed=args.seed,
+        rows=args.rows,
+        shift=args.shift,
         exclude=(params.data.target,),
     )
     out = Path(args.out or params.drift.current or params.data.path)
     write_frame(frame, out, params.data.sep)
     kind = f"shifted (--drift, {args.shift} sd)" if args.drift else "same distribution (--no-drift)"
     print(f"wrote {out}: {len(frame)} rows sampled from {source}, {kind}, seed {args.seed}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Run the HTTP model server (only serving dependencies are imported: no dvc, no evidently)."""
+    import dataclasses
+
+    from .serve import Settings, run
+
+    settings = Settings.from_env()
+    overrides = {
+        "model_path": Path(args.model) if args.model else None,
+        "schema_path": Path(args.schema) if args.schema else None,
+        "max_batch_rows": args.max_batch_rows,
+        "prediction_log": args.prediction_log,
+    }
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    run(args.host, args.port, settings, access_log=args.access_log)
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
@@ -175,6 +204,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
     "compare": (cmd_compare, "compare metrics, params and plots with a base git revision (Markdown)"),
     "drift": (cmd_drift, "compare current data with the training data (exit 0 no drift, 1 drift, 2 error)"),
     "simulate-current": (cmd_simulate_current, "write a demo current dataset, with or without drift"),
+    "serve": (cmd_serve, "serve the model over HTTP (POST /predict, /health, /ready, /metrics, /version)"),
 }
 
 
@@ -197,14 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--reference", help="reference data (default: drift.reference)")
             command.add_argument("--out", help="output folder (default: drift.output_dir)")
             command.add_argument("--no-html", action="store_true", help="skip the Evidently HTML report")
-            command.add_argument("--sources", action="store_true", help="print the data paths to refresh and exit")
+            command.add_argument(
+                "--sources", action="store_true", help="print the paths to refresh, then exit"
+            )
+        if name == "serve":
+            command.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="default: $HOST or 0.0.0.0")
+            command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000")
+            command.add_argument("--model", help="model file (default: $MODEL_PATH or models/model.joblib)")
+            command.add_argument("--schema", help="schema file (default: $SCHEMA_PATH or models/schema.json)")
+            command.add_argument("--max-batch-rows", type=int, help="records allowed per request (default: $MAX_BATCH_ROWS or 10000)")
+            command.add_argument("--prediction-log", help="JSON-lines file (or -) logging every prediction (default: $PREDICTION_LOG, off)")
+            command.add_argument("--access-log", action="store_true", help="log every request")
         if name == "simulate-current":
             group = command.add_mutually_exclusive_group()
             group.add_argument("--drift", dest="drift", action="store_true", help="shift the data")
-            group.add_argument("--no-drift", dest="drift", action="store_false", help="same distribution (default)")
+            group.add_argument("--no-drift", dest="drift", action="store_false", help="no shift (default)")
             command.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
             command.add_argument("--rows", type=int, help="rows to write (default: as many as the source)")
-            command.add_argument("--shift", type=float, default=1.0, help="--drift: shift in std units (default 1)")
+            command.add_argument("--shift", type=float, default=1.0, help="shift in sd (default 1)")
             command.add_argument("--source", help="data to sample (default: drift.reference)")
             command.add_argument("--out", help="where to write (default: drift.current, else data.path)")
     return parser
@@ -217,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
