@@ -172,10 +172,24 @@ def test_failure_in_a_later_stage_restores_what_dvc_cleared(trained_project, tmp
     before = {name: (project / name).read_bytes() for name in kept}
     # Change the training code so the stage re-runs and fails after DVC cleared its outputs.
     train = project / "src" / "mlops_project" / "train.py"
-    code = train.read_text().replace("    pipeline.fit(", "    raise RuntimeError('simulated crash')\n    pipeline.fit(")
+    code = train.read_text().replace(
+        "    pipeline.fit(", "    raise RuntimeError('simulated crash')\n    pipeline.fit("
+    )
     train.write_text(code)
     failed = run(["make", "repro"], cwd=project, check=False)
     assert failed.returncode != 0
     assert "simulated crash" in failed.stderr
     assert "previous model, metrics and plots kept" in failed.stderr
     assert {name: (project / name).read_bytes() for name in kept} == before
+
+
+@pytest.mark.slow
+def test_make_init_inside_another_git_repository(tmp_path):
+    run(["git", "init", "-q", str(tmp_path)], cwd=tmp_path)
+    project = bake(tmp_path / "generated")
+    run(["make", "init"], cwd=project)
+    top = run(["git", "rev-parse", "--show-toplevel"], cwd=project).stdout.strip()
+    assert Path(top).resolve() == project.resolve()
+    assert (project / ".dvc" / "config").is_file()
+    # Idempotent: a second run changes nothing and does not fail.
+    run(["make", "init"], cwd=project)
