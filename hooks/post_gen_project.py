@@ -42,7 +42,18 @@ def remove_empty_files(root: Path) -> None:
             path.unlink()
 
 
+CACHE_DIRS = ("__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache")
+
+
+def remove_dev_caches(root: Path) -> None:
+    """Drop tool caches that a template checkout may hold (they are never part of a project)."""
+    for name in CACHE_DIRS:
+        for path in list(root.rglob(name)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def main(root: Path, context: dict[str, str]) -> None:
+    remove_dev_caches(root)
     select_license(root, context["license"])
     remove_dvc_remote_action(root, context["dvc_remote"])
     remove_empty_files(root)

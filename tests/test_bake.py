@@ -18,7 +18,7 @@ from helpers import bake, init_repo, run, trained_copy
 
 COMBOS = sorted(SUPPORTED)
 TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".txt", ".cfg", ".json", ""}
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.")
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,8 @@ def test_answers_reach_the_project(baked, name):
     assert not (project / "LICENSES").exists()
     package = answers.get("package_name", "mlops_project")
     assert (project / "src" / package / "cli.py").is_file()
+    plugin = {"none": "", "s3": "[s3]", "gcs": "[gs]", "azure": "[azure]", "ssh": "[ssh]"}
+    assert f'train = ["dvc{plugin[answers.get("dvc_remote", "none")]}>=' in pyproject
     makefile = (project / "Makefile").read_text()
     assert f"DVC_REMOTE_URL ?= {answers.get('dvc_remote_url', '')}".rstrip() in makefile
 

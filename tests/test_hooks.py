@@ -179,3 +179,13 @@ def test_remove_empty_files_keeps_init_and_content(tmp_path):
     (tmp_path / "a" / "data.csv").write_text("")
     post.remove_empty_files(tmp_path)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["__init__.py", "data.csv", "full.yml"]
+
+
+def test_remove_dev_caches(tmp_path):
+    for cache in ("src/pkg/__pycache__", ".ruff_cache/0.1", "tests/.pytest_cache"):
+        (tmp_path / cache).mkdir(parents=True)
+        (tmp_path / cache / "blob").write_bytes(b"\x89binary")
+    (tmp_path / "src" / "pkg" / "mod.py").write_text("X = 1\n")
+    post.remove_dev_caches(tmp_path)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["src/pkg/mod.py"]

@@ -195,6 +195,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     run(args.host, args.port, settings, access_log=args.access_log)
 
 
+def cmd_retrain_pr(args: argparse.Namespace) -> None:
+    """Title (printed) and body (written to --out) of the retraining pull request."""
+    from .config import load_params
+    from .drift import retrain_pull_request
+    from .io import write_text
+
+    title, body = retrain_pull_request(load_params(args.params), args.base, args.base_name, args.run_url)
+    write_text(args.out, body)
+    print(title)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
     "sample-data": (cmd_sample_data, "write a bundled scikit-learn dataset as CSV"),
     "check-params": (cmd_check_params, "validate params.yaml"),
@@ -204,6 +215,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], str]] = {
     "compare": (cmd_compare, "compare metrics, params and plots with a base git revision (Markdown)"),
     "drift": (cmd_drift, "compare current data with the training data (exit 0 no drift, 1 drift, 2 error)"),
     "simulate-current": (cmd_simulate_current, "write a demo current dataset, with or without drift"),
+    "retrain-pr": (cmd_retrain_pr, "title and body of the retraining pull request (drift workflow)"),
     "serve": (cmd_serve, "serve the model over HTTP (POST /predict, /health, /ready, /metrics, /version)"),
 }
 
@@ -231,13 +243,29 @@ def build_parser() -> argparse.ArgumentParser:
                 "--sources", action="store_true", help="print the paths to refresh, then exit"
             )
         if name == "serve":
-            command.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="default: $HOST or 0.0.0.0")
-            command.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000")
+            command.add_argument(
+                "--host", default=os.environ.get("HOST", "0.0.0.0"), help="default: $HOST or 0.0.0.0"
+            )
+            command.add_argument(
+                "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000"
+            )
             command.add_argument("--model", help="model file (default: $MODEL_PATH or models/model.joblib)")
             command.add_argument("--schema", help="schema file (default: $SCHEMA_PATH or models/schema.json)")
-            command.add_argument("--max-batch-rows", type=int, help="records allowed per request (default: $MAX_BATCH_ROWS or 10000)")
-            command.add_argument("--prediction-log", help="JSON-lines file (or -) logging every prediction (default: $PREDICTION_LOG, off)")
+            command.add_argument(
+                "--max-batch-rows",
+                type=int,
+                help="records allowed per request (default: $MAX_BATCH_ROWS or 10000)",
+            )
+            command.add_argument(
+                "--prediction-log",
+                help="JSON-lines file (or -) logging every prediction (default: $PREDICTION_LOG, off)",
+            )
             command.add_argument("--access-log", action="store_true", help="log every request")
+        if name == "retrain-pr":
+            command.add_argument("--base", default="HEAD", help="git revision the model is compared with")
+            command.add_argument("--base-name", default="main", help="its name in the text")
+            command.add_argument("--run-url", help="link to the workflow run (drift report artifact)")
+            command.add_argument("--out", default="reports/drift/pr-body.md", help="where to write the body")
         if name == "simulate-current":
             group = command.add_mutually_exclusive_group()
             group.add_argument("--drift", dest="drift", action="store_true", help="shift the data")

@@ -1,0 +1,239 @@
+"""The generated GitHub Actions files, statically: actionlint, zizmor, and the project's rules.
+
+Every supported option combination is baked and its `.github/` checked with
+- actionlint (with shellcheck on PATH, so `run:` scripts are linted too): zero findings;
+- zizmor --offline: zero findings; an accepted finding must be an inline
+  `# zizmor: ignore[...]` with a written reason on the comment line(s) just above, and the
+  accepted ones are counted here (ACCEPTED);
+- the template's own rules: `permissions: {}` on top and per-job permissions, `timeout-minutes`
+  on every job, a concurrency group, actions pinned by full SHA with the tag in a comment,
+  `persist-credentials: false`, no `${{ }}` inside `run:` scripts, and every `${{ ... }}` of the
+  template surviving Jinja unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from combinations import SUPPORTED
+from helpers import BIN, TEMPLATE, bake
+
+COMBOS = sorted(SUPPORTED)
+TEMPLATE_GITHUB = TEMPLATE / "{{cookiecutter.project_slug}}" / ".github"
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+IGNORE = re.compile(r"#\s*(zizmor:\s*ignore\[[^\]]+\]|shellcheck\s+disable=\S+|actionlint\b.*ignore)")
+# Accepted findings, per template file: (count, what they are). Each one carries its reason inline.
+ACCEPTED = {
+    "workflows/train.yml": (1, "self-repository: `./` local action instead of `$/`, which act rejects"),
+    "workflows/drift.yml": (1, "self-repository: `./` local action instead of `$/`, which act rejects"),
+    "workflows/release.yml": (1, "self-repository: `./` local action instead of `$/`, which act rejects"),
+}
+# Jobs that post a pull-request comment need this permission (act cannot enforce permissions).
+COMMENT_ACTION = "marocchino/sticky-pull-request-comment"
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {name: bake(tmp_path_factory.mktemp(f"lint-{name}"), **SUPPORTED[name]) for name in COMBOS}
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=f"{BIN}:{os.environ.get('PATH', '')}")
+    assert found, f"{name} is not installed (see requirements-dev.txt)"
+    return found
+
+
+def _workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.y*ml"))
+
+
+def _actions(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "actions").glob("*/action.y*ml"))
+
+
+def _load(path: Path) -> dict:
+    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)  # strings only: 'on' stays 'on'
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_actionlint_with_shellcheck_finds_nothing(baked, name):
+    project = baked[name]
+    workflows = _workflows(project)
+    assert workflows
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(project)}
+    assert shutil.which("shellcheck", path=env["PATH"]), "shellcheck must be on PATH for actionlint"
+    result = subprocess.run(
+        [_tool("actionlint"), "-no-color", *map(str, workflows)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_zizmor_offline_finds_nothing(baked, name):
+    project = baked[name]
+    result = subprocess.run(
+        [_tool("zizmor"), "--offline", "--format", "json", str(project / ".github")],
+        capture_output=True,
+        text=True,
+    )
+    findings = json.loads(result.stdout or "[]")
+    summary = [
+        f"{f['ident']}: {f['locations'][0]['symbolic']['key']} "
+        f"{f['locations'][0]['concrete']['location']['start_point']}"
+        for f in findings
+    ]
+    assert result.returncode == 0 and findings == [], "\n".join(summary) + result.stderr
+
+
+def _ignores(path: Path) -> list[tuple[int, str]]:
+    lines = path.read_text().splitlines()
+    return [(number, line) for number, line in enumerate(lines, 1) if IGNORE.search(line)]
+
+
+def test_accepted_findings_are_counted_and_have_a_reason():
+    counts = {}
+    for path in sorted(TEMPLATE_GITHUB.rglob("*.y*ml")):
+        ignores = _ignores(path)
+        if not ignores:
+            continue
+        rel = path.relative_to(TEMPLATE_GITHUB).as_posix()
+        counts[rel] = len(ignores)
+        lines = path.read_text().splitlines()
+        for number, _ in ignores:
+            above = []
+            index = number - 2
+            while index >= 0 and lines[index].strip().startswith("#"):
+                above.append(lines[index])
+                index -= 1
+            reason = " ".join(above)
+            assert "Reason:" in reason and len(reason) > 60, (
+                f"{rel}:{number}: ignore without a written reason"
+            )
+    assert counts == {file: count for file, (count, _) in ACCEPTED.items()}
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_accepted_findings_are_really_ignored_not_absent(baked, name):
+    """With ignores switched off, zizmor reports exactly the accepted findings (none are stale)."""
+    project = baked[name]
+    result = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-ignores", "--format", "json", str(project / ".github")],
+        capture_output=True,
+        text=True,
+    )
+    found = len(json.loads(result.stdout or "[]"))
+    expected = sum(len(_ignores(p)) for p in project.glob(".github/**/*.y*ml"))
+    assert found == expected
+
+
+def _template_expressions() -> set[str]:
+    found: set[str] = set()
+    for path in TEMPLATE_GITHUB.rglob("*.y*ml"):
+        found |= set(EXPRESSION.findall(path.read_text()))
+    return found
+
+
+def test_every_expression_survived_jinja(baked):
+    """Each rendered `${{ ... }}` is verbatim one of the template's, and every one of them renders."""
+    template = _template_expressions()
+    assert template, "no GitHub expressions found in the template"
+    rendered_all: set[str] = set()
+    for name, project in baked.items():
+        for path in project.glob(".github/**/*.y*ml"):
+            text = path.read_text()
+            rendered = EXPRESSION.findall(text)
+            rendered_all |= set(rendered)
+            assert text.count("${{") == len(rendered), f"{name}: unbalanced expression in {path.name}"
+            assert set(rendered) <= template, f"{name}: {path.name}: {set(rendered) - template}"
+            assert not re.search(r"\$\{\{\s*\}\}", text), f"{name}: empty expression in {path.name}"
+            assert "{%" not in text and "cookiecutter" not in text, f"{name}: Jinja left in {path.name}"
+    assert template <= rendered_all, f"never rendered: {template - rendered_all}"
+
+
+def _jobs(workflow: dict) -> dict[str, dict]:
+    return workflow.get("jobs", {})
+
+
+def _uses(document: dict) -> list[str]:
+    out = []
+    for job in _jobs(document).values():
+        out += [step["uses"] for step in job.get("steps", []) if "uses" in step]
+    out += [step["uses"] for step in document.get("runs", {}).get("steps", []) if "uses" in step]
+    return out
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_least_privilege_timeouts_concurrency_and_pins(baked, name):
+    project = baked[name]
+    for path in _workflows(project):
+        workflow = _load(path)
+        assert workflow.get("permissions") == {}, f"{path.name}: needs `permissions: {{}}` at the top"
+        assert "concurrency" in workflow, f"{path.name}: needs a concurrency group"
+        for job_name, job in _jobs(workflow).items():
+            where = f"{path.name}:{job_name}"
+            assert "timeout-minutes" in job, f"{where}: no timeout-minutes"
+            assert "permissions" in job, f"{where}: job permissions must be explicit"
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    # Credentials stay on disk only for a job that pushes (contents: write).
+                    persist = step.get("with", {}).get("persist-credentials")
+                    pushes = job["permissions"].get("contents") == "write"
+                    assert persist == "false" or pushes, f"{where}: persist-credentials: false"
+                assert "${{" not in step.get("run", ""), f"{where}: expression inside run: (use env:)"
+            if any(s.get("uses", "").startswith(COMMENT_ACTION) for s in job.get("steps", [])):
+                assert job["permissions"].get("pull-requests") == "write", where
+    for path in [*_workflows(project), *_actions(project)]:
+        text = path.read_text()
+        for uses in _uses(_load(path)):
+            if uses.startswith("./"):
+                continue
+            assert PINNED.match(uses), f"{path.name}: {uses} is not pinned to a full commit SHA"
+            line = next(line for line in text.splitlines() if uses in line)
+            assert re.search(r"#\s*v\d+(\.\d+)*", line), f"{path.name}: {uses} has no `# vX.Y.Z` tag comment"
+        for step in _load(path).get("runs", {}).get("steps", []):
+            assert "${{" not in step.get("run", ""), f"{path.name}: expression inside run: (use env:)"
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_remote_credentials_match_the_option(baked, name):
+    project = baked[name]
+    remote = SUPPORTED[name].get("dvc_remote", "none")
+    action = project / ".github" / "actions" / "dvc-remote" / "action.yml"
+    train = (project / ".github" / "workflows" / "train.yml").read_text()
+    if remote == "none":
+        assert not action.exists()
+        assert "dvc-remote" not in train and "id-token" not in train
+        return
+    text = action.read_text()
+    expected = {
+        "s3": "aws-actions/configure-aws-credentials@",
+        "gcs": "google-github-actions/auth@",
+        "azure": "azure/login@",
+        "ssh": "umask 077",
+    }[remote]
+    assert expected in text
+    assert "uses: ./.github/actions/dvc-remote" in train
+    assert ("id-token: write" in train) == (remote != "ssh")
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_dependabot_updates_actions_and_pip(baked, name):
+    config = yaml.safe_load((baked[name] / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert {"github-actions", "pip"} <= ecosystems
+    if SUPPORTED[name].get("dvc_remote", "none") != "none":
+        actions = next(u for u in config["updates"] if u["package-ecosystem"] == "github-actions")
+        assert "/.github/actions/dvc-remote" in actions["directories"]
