@@ -29,6 +29,8 @@ def test_full_run_writes_outputs(workdir):
     assert 0 <= metrics["accuracy"] <= 1
     assert Path("models/model.joblib").stat().st_size > 0
     assert sorted(p.name for p in Path("plots").iterdir()) == ["confusion.csv", "roc.csv"]
+    # Outputs get ordinary permissions (not the 0600 of a temporary file).
+    assert Path("metrics.json").stat().st_mode & 0o044 == 0o044
 
 
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(workdir, capsys):

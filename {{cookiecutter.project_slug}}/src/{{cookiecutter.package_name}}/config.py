@@ -57,15 +57,50 @@ class EvaluateParams(_Section):
     primary_metric: str
 
 
+DriftMethod = Literal["auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
+
+
+class DriftColumnParams(_Section):
+    method: DriftMethod = "auto"
+    threshold: float | None = Field(default=None, gt=0.0)
+
+
+class DriftParams(_Section):
+    """``drift`` in params.yaml: where current data comes from and when it counts as drifted."""
+
+    # Current data: a CSV/Parquet file (e.g. a `dvc import-url` refreshed by `dvc update`) or the
+    # server's JSON-lines prediction logs (a file or folder). None: data.path, the training source.
+    current: Path | None = None
+    format: Literal["auto", "csv", "parquet", "predictions"] = "auto"
+    # What the deployed model was trained on (an output of the prepare stage, pinned by dvc.lock).
+    reference: Path = Path("data/processed/train.csv")
+    # Dataset drift when at least this share of the checked columns drifted.
+    drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    # Per-column method and threshold for every column; `auto` picks Evidently's default.
+    method: DriftMethod = "auto"
+    threshold: float | None = Field(default=None, gt=0.0)
+    columns: dict[str, DriftColumnParams] = Field(default_factory=dict)
+    # Statistics on a seeded sample of at most this many rows per side; the HTML on fewer.
+    sample_rows: int = Field(default=100_000, ge=1_000)
+    report_rows: int = Field(default=5_000, ge=1_001)
+    seed: int = 42
+    output_dir: Path = Path("reports/drift")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
 class Params(_Section):
     data: DataParams
     split: SplitParams = SplitParams()
     features: FeatureParams = FeatureParams()
     model: ModelParams
     evaluate: EvaluateParams
-    # Sections owned by other commands (serving, drift) are validated by those commands.
+    # Sections owned by other commands (serving) are validated by those commands.
     serve: dict[str, Any] = Field(default_factory=dict)
-    drift: dict[str, Any] = Field(default_factory=dict)
+    drift: DriftParams = DriftParams()
 
     def model_post_init(self, __context: Any) -> None:
         allowed = CLASSIFICATION_METRICS if self.data.task == "classification" else REGRESSION_METRICS

@@ -1,0 +1,319 @@
+"""The generated project's drift check next to plain Evidently, in the same run.
+
+Issue target: on 1,000,000 rows x 21 columns (20 numeric + 1 categorical) the drift command
+stays within 15 s and 1 GB peak memory, with the same dataset verdict as a full Evidently run
+and at least 95% agreement on per-column verdicts.
+
+Cases: the default project's own data (train split vs the raw data, as `make drift` after
+training), then synthetic reference/current CSVs of 100k and 1M rows x 21 columns where 12 of
+21 columns drifted by various amounts (and one moved by less than the threshold).
+
+For each case and tool, a fresh child process: wall time, peak RSS of the process tree (the sum
+over the process and its children, sampled every 20 ms from /proc: the drift command renders its
+HTML in a child) and the largest single-process peak from wait4. Plain Evidently is
+`Report([DataDriftPreset()]).run(current, reference)` on pandas frames read with `pd.read_csv`,
+plus `save_html`.
+
+Run from the repository root with the test venv: `python benchmarks/bench_drift.py`
+(about 4 minutes: plain Evidently on 1M rows alone takes 2-3). Writes
+benchmarks/results/drift.json and prints a Markdown table. `--sizes 100000` for a quick run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import bake, project_env  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+PLAIN_EVIDENTLY = textwrap.dedent(
+    """
+    import json, sys
+    import pandas as pd
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    reference_path, current_path, html, out, drop = sys.argv[1:6]
+    drop = [c for c in drop.split(",") if c]
+    reference = pd.read_csv(reference_path).drop(columns=drop, errors="ignore")
+    current = pd.read_csv(current_path).drop(columns=drop, errors="ignore")
+    snapshot = Report([DataDriftPreset()]).run(current, reference)
+    snapshot.save_html(html)
+    columns, share = {}, None
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        kind = config.get("type", "")
+        if kind.endswith("DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+        elif kind.endswith("ValueDrift"):
+            value, threshold, method = float(metric["value"]), float(config["threshold"]), config["method"]
+            if "p_value" in method:
+                drift = value <= threshold if method.startswith("K-S") else value < threshold
+            else:
+                drift = value >= threshold
+            columns[config["column"]] = {"drift": drift, "score": value, "method": method}
+    json.dump({"drifted_share": share, "dataset_drift": share >= 0.5, "columns": columns}, open(out, "w"))
+    """
+)
+
+
+# --------------------------------------------------------------------------- measuring
+def _tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        rss[child] = int(fields[21]) * page
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo += children.get(current, [])
+    return total
+
+
+def measure(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float | int | str]:
+    """Wall time, peak tree RSS (polled) and peak single-process RSS (wait4) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    poller.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # the process and its waited-for children
+        "peak_tree_rss_mb": round(peak / 2**20),
+        "peak_process_rss_mb": round(usage.ru_maxrss / 1024),
+        "exit_code": proc.returncode,
+        "stdout": out.strip()[-400:],
+        "stderr": err.strip()[-400:],
+    }
+
+
+# --------------------------------------------------------------------------- data
+def synthetic(rows: int, seed: int, drifted: bool) -> dict[str, np.ndarray]:
+    """20 numeric columns of assorted shapes + 1 categorical; with ``drifted``, 12 columns move."""
+    rng = np.random.default_rng(seed)
+    # Normed Wasserstein shift per numeric column (0: unchanged); num_11 moves by less than 0.1.
+    shifts = [0.3, 0.5, 0.2, 0.15, 0.4, 0.25, 0.6, 1.0, 0.2, 0.3, 0.5, 0.05] + [0.0] * 8
+    columns: dict[str, np.ndarray] = {}
+    for i, shift in enumerate(shifts):
+        move = shift if drifted else 0.0
+        if i % 4 == 0:
+            values = rng.normal(loc=move, size=rows)
+        elif i % 4 == 1:
+            values = rng.logistic(loc=move * 1.8138, size=rows)  # std of logistic(1) = pi/sqrt(3)
+        elif i % 4 == 2:
+            values = rng.uniform(0, 1, size=rows) * np.sqrt(12) + move
+        else:
+            values = rng.gamma(4.0, 0.5, size=rows) + move
+        columns[f"num_{i:02d}"] = np.round(values, 4)
+    columns["num_19"] = rng.integers(0, 4, size=rows)  # 4 distinct values: Jensen-Shannon
+    weights = [0.1, 0.15, 0.2, 0.25, 0.3] if drifted else [0.3, 0.25, 0.2, 0.15, 0.1]
+    columns["segment"] = rng.choice(np.array(["a", "b", "c", "d", "e"]), size=rows, p=weights)
+    return columns
+
+
+def write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pa.table(columns), path)
+
+
+# --------------------------------------------------------------------------- cases
+def agreement(ours: dict, theirs: dict) -> dict[str, object]:
+    columns = sorted(theirs["columns"])
+    same = [c for c in columns if ours["columns"].get(c, {}).get("drift") == theirs["columns"][c]["drift"]]
+    return {
+        "dataset_verdict_equal": ours["dataset_drift"] == theirs["dataset_drift"],
+        "column_agreement": round(len(same) / len(columns), 4) if columns else None,
+        "disagreeing_columns": [c for c in columns if c not in same],
+    }
+
+
+def run_case(
+    name: str, project: Path, work: Path, reference: Path, current: Path, drop: str, evidently: bool
+):
+    env = project_env(project)
+    env["PYTHONPATH"] = str(project / "src")
+    package = next((project / "src").iterdir()).name
+    out_dir = work / f"drift-{name}"
+    ours = measure(
+        [
+            sys.executable,
+            "-m",
+            package,
+            "drift",
+            "--reference",
+            str(reference),
+            "--current",
+            str(current),
+            "--out",
+            str(out_dir),
+        ],
+        work,
+        env,
+    )
+    summary = json.loads((out_dir / "summary.json").read_text())
+    ours.update(
+        dataset_drift=summary["dataset_drift"],
+        drifted_share=summary["drifted_share"],
+        columns=summary["columns_checked"],
+        html_mb=round((out_dir / "report.html").stat().st_size / 2**20, 1),
+        method=summary["sampling"]["description"],
+    )
+    case: dict[str, object] = {
+        "name": name,
+        "rows": summary["reference"]["rows"],
+        "current_rows": summary["current"]["rows"],
+        "drift_command": ours,
+    }
+    if evidently:
+        script = work / "plain_evidently.py"
+        script.write_text(PLAIN_EVIDENTLY)
+        verdicts = work / f"evidently-{name}.json"
+        plain = measure(
+            [
+                sys.executable,
+                str(script),
+                str(reference),
+                str(current),
+                str(work / f"evidently-{name}.html"),
+                str(verdicts),
+                drop,
+            ],
+            work,
+            env,
+        )
+        theirs = json.loads(verdicts.read_text())
+        plain.update(dataset_drift=theirs["dataset_drift"], drifted_share=round(theirs["drifted_share"], 6))
+        case["plain_evidently"] = plain
+        case["agreement"] = agreement(summary, theirs)
+    for tool in ("drift_command", "plain_evidently"):
+        if tool in case:
+            case[tool] = {k: v for k, v in case[tool].items() if k not in ("stdout", "stderr") or v}
+    return case
+
+
+def default_project_case(tmp: Path, evidently: bool) -> tuple[dict, Path]:
+    project = bake(tmp)
+    package = next((project / "src").iterdir()).name
+    env = project_env(project)
+    for command in ("sample-data", "prepare", "train"):
+        subprocess.run(
+            [sys.executable, "-m", package, command], cwd=project, env=env, check=True, capture_output=True
+        )
+    raw = next((project / "data" / "raw").glob("*.csv"))
+    case = run_case(
+        "default project", project, project, project / "data/processed/train.csv", raw, "target", evidently
+    )
+    return case, project
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Drift check vs plain Evidently ({results['machine']}, "
+        f"load average at start {results['load_average']})",
+        "",
+        "| data | tool | wall (s) | CPU (s) | peak RSS, process tree (MB) | dataset drift | drifted share "
+        "| per-column agreement |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for case in results["cases"]:
+        columns = case["drift_command"]["columns"]
+        label = f"{case['name']} ({case['rows']:,} x {columns} + {case['current_rows']:,})"
+        for tool in ("drift_command", "plain_evidently"):
+            if tool not in case:
+                continue
+            r = case[tool]
+            agree = case.get("agreement", {}).get("column_agreement") if tool == "drift_command" else None
+            agree_text = "" if agree is None else f"{agree:.0%}"
+            lines.append(
+                f"| {label} | {tool.replace('_', ' ')} | {r['wall_s']} | {r['cpu_s']} | "
+                f"{r['peak_tree_rss_mb']} | "
+                f"{r['dataset_drift']} | {r['drifted_share']:.3f} | {agree_text} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="synthetic row counts (comma-separated)")
+    parser.add_argument("--no-evidently", action="store_true", help="skip the plain Evidently runs")
+    parser.add_argument("--no-default", action="store_true", help="skip the default project's data")
+    parser.add_argument("--out", default=str(RESULTS / "drift.json"), help="where to write the JSON")
+    args = parser.parse_args()
+    evidently = not args.no_evidently
+    results = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "cases": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
+        tmp_path = Path(tmp)
+        case, project = default_project_case(tmp_path / "bake", evidently)
+        if not args.no_default:
+            results["cases"].append(case)
+            print(json.dumps(case, indent=1), flush=True)
+        work = tmp_path / "work"
+        work.mkdir()
+        (work / "params.yaml").write_text((project / "params.yaml").read_text())  # no models/schema.json
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            reference, current = work / f"reference-{size}.csv", work / f"current-{size}.csv"
+            write_csv(synthetic(size, seed=1, drifted=False), reference)
+            write_csv(synthetic(size, seed=2, drifted=True), current)
+            case = run_case(f"synthetic {size:,}", project, work, reference, current, "", evidently)
+            results["cases"].append(case)
+            print(json.dumps(case, indent=1), flush=True)
+            reference.unlink()
+            current.unlink()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
