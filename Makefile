@@ -12,11 +12,14 @@ PYTEST_WORKERS ?= 2
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh
+$(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@# checkov pins versions that clash with the test venv: it gets a venv of its own.
+	test -x .venv-checkov/bin/python || $(PYTHON_BOOTSTRAP) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 .PHONY: install
@@ -26,8 +29,9 @@ install: $(STAMP) ## venv with every tool the tests need (pip + Debian packages)
 demo: $(STAMP) ## bake the defaults into demo/ and run the generated project end to end
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	cd $(DEMO_DIR)/mlops-project && $(MAKE) setup && $(MAKE) repro && $(MAKE) test
-	@echo "Demo project: $(DEMO_DIR)/mlops-project (metrics.json, plots/, models/)"
+	cd $(DEMO_DIR)/mlops-project && $(MAKE) setup && $(MAKE) repro && $(MAKE) test && $(MAKE) drift
+	$(PY) scripts/serve-smoke.py $(DEMO_DIR)/mlops-project
+	@echo "Demo project: $(DEMO_DIR)/mlops-project (metrics.json, plots/, models/, reports/drift/)"
 
 .PHONY: test
 test: $(STAMP) ## the full test suite (every combination, workflows under act, image builds)

@@ -98,11 +98,16 @@ def check_remote(remote: str, url: str) -> str | None:
     return None
 
 
+# The staging overlay deploys to "<namespace>-staging", which must fit Kubernetes' 63 characters.
+MAX_NAMESPACE = 63 - len("-staging")
+
+
 def check_namespace(value: str) -> str | None:
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", value) or len(value) > 63:
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", value) or len(value) > MAX_NAMESPACE:
         return (
-            f"k8s_namespace {value!r} is not a Kubernetes namespace name: lowercase letters, digits "
-            "and hyphens, starting and ending with a letter or digit, at most 63 characters"
+            f"k8s_namespace {value!r} is not a usable Kubernetes namespace name: lowercase letters, "
+            f"digits and hyphens, starting and ending with a letter or digit, at most {MAX_NAMESPACE} "
+            "characters (staging adds '-staging')"
         )
     return None
 

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   debootstrap
   docker-registry
   kubectl
+  wrk  # load generator of benchmarks/bench_serve.py
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -66,6 +66,7 @@ INVALID: dict[str, tuple[dict[str, str], str]] = {
     ),
     "remote-url-missing": ({"dvc_remote": "azure", "dvc_remote_url": ""}, "dvc_remote_url is empty"),
     "remote-url-without-remote": ({"dvc_remote_url": "s3://bucket/x"}, "dvc_remote is 'none'"),
-    "namespace-uppercase": ({"k8s_namespace": "ML"}, "k8s_namespace 'ML' is not a Kubernetes namespace"),
+    "namespace-uppercase": ({"k8s_namespace": "ML"}, "k8s_namespace 'ML' is not a usable Kubernetes"),
+    "namespace-too-long-for-staging": ({"k8s_namespace": "n" * 56}, "at most 55 characters"),
     "github-owner-space": ({"github_owner": "jane doe"}, "github_owner 'jane doe'"),
 }

@@ -87,7 +87,11 @@ def test_every_option_is_documented_in_readme():
             ["jane", "acme-org", "A1"],
             ["-jane", "jane-", "a--b", "jane doe", "x" * 40],
         ),
-        (pre.check_namespace, ["default", "ml-prod", "a1"], ["ML", "-ml", "ml-", "ml_prod", "x" * 64]),
+        (
+            pre.check_namespace,
+            ["default", "ml-prod", "a1", "x" * 55],
+            ["ML", "-ml", "ml-", "ml_prod", "x" * 56],
+        ),
         (
             pre.check_cron,
             ["0 6 * * 1", "*/15 * * * *", "0 0 1,15 JAN-JUN MON-FRI", "5 4 * * SUN", "0 0-23/2 * * *"],

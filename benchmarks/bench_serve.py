@@ -1,0 +1,345 @@
+"""The model server against BentoML serving the same saved pipeline, side by side in one run.
+
+Targets (issue 4), on this machine's cores: one-row POST /predict with 32 concurrent clients
+(closed loop) p99 <= 25 ms and throughput >= BentoML's; a 1,000-row /predict <= 100 ms; and the
+image size and what it adds over its base.
+
+Load comes from `wrk` (C, one thread, 32 connections, keep-alive) so the load generator takes as
+little of the 2 cores as possible; both servers face the same load, one after the other, with
+one process each. BentoML is installed in its own venv (benchmarks/.venv-bentoml, created on
+first use) with the same scikit-learn/pandas/numpy/joblib versions as this environment; it is run
+twice: with adaptive batching (its throughput feature) and without.
+
+Run from the repository root with the test venv: `python benchmarks/bench_serve.py`.
+Writes benchmarks/results/serve.json. `--project DIR` reuses a trained bake (else one is baked
+and trained); `--skip-image` skips the podman build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.metadata
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from container_support import (  # noqa: E402
+    BASE_PYTHON,
+    build_image,
+    ensure_base_image,
+    free_port,
+    image_size,
+    podman,
+    wait_for,
+)
+
+from helpers import bake, init_repo, project_env, run  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+BENTO_VENV = ROOT / "benchmarks" / ".venv-bentoml"
+BENTOML_VERSION = "1.4.40"
+TARGETS = {"one_row_p99_ms": 25.0, "thousand_rows_ms": 100.0}
+
+WRK_SCRIPT = """
+local f = io.open(os.getenv("BENCH_BODY"), "r")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "RESULT {\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d, \\"p90_us\\": %d, "
+    .. "\\"p99_us\\": %d, \\"max_us\\": %d, \\"socket_errors\\": %d, \\"non_2xx\\": %d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+BENTO_SERVICE = '''
+"""BentoML service for the same saved pipeline (benchmark only)."""
+import json
+import os
+from typing import Any
+
+import bentoml
+import joblib
+import numpy as np
+import pandas as pd
+
+SCHEMA = json.loads(open(os.environ["BENCH_SCHEMA_PATH"]).read())
+BATCHING = os.environ.get("BENCH_BATCHING") == "1"
+
+
+# One worker like ours, and no access log line per request (ours logs none either).
+@bentoml.service(workers=1, logging={"access": {"enabled": False}})
+class Model:
+    def __init__(self) -> None:
+        self.pipeline = joblib.load(os.environ["BENCH_MODEL_PATH"])
+        self.features = SCHEMA["features"]
+        self.classes = [str(c) for c in self.pipeline.classes_]
+
+    def _score(self, records):
+        frame = pd.DataFrame.from_records(records, columns=self.features).astype("float64")
+        proba = self.pipeline.predict_proba(frame)
+        labels = np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)].tolist()
+        return labels, [dict(zip(self.classes, row)) for row in proba.tolist()]
+
+    if BATCHING:
+        @bentoml.api(batchable=True, max_batch_size=10000, max_latency_ms=10000)
+        def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            labels, probabilities = self._score(records)
+            return [{"prediction": l, "probabilities": p} for l, p in zip(labels, probabilities)]
+    else:
+        @bentoml.api
+        def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+            labels, probabilities = self._score(records)
+            return {"predictions": labels, "probabilities": probabilities}
+'''
+
+
+def trained_project(out: Path) -> Path:
+    project = bake(out)
+    init_repo(project)
+    run(["make", "repro", f"PYTHON={sys.executable}"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    run(["git", "commit", "-q", "--no-verify", "-m", "Train the first model"], cwd=project)
+    return project
+
+
+def bodies(project: Path, workdir: Path) -> dict[str, Path]:
+    import pandas as pd
+
+    schema = json.loads((project / "models/schema.json").read_text())
+    test = pd.read_csv(project / "data/processed/test.csv")[schema["features"]]
+    rows = json.loads(test.to_json(orient="records"))
+    thousand = (rows * (1000 // len(rows) + 1))[:1000]
+    paths = {"one": workdir / "one.json", "thousand": workdir / "thousand.json"}
+    paths["one"].write_text(json.dumps({"records": rows[:1]}))
+    paths["thousand"].write_text(json.dumps({"records": thousand}))
+    return paths
+
+
+def ensure_bento_venv() -> Path:
+    python = BENTO_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENTO_VENV)], check=True)
+        same = [
+            f"{name}=={importlib.metadata.version(name)}"
+            for name in ("scikit-learn", "pandas", "numpy", "joblib")
+        ]
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"bentoml=={BENTOML_VERSION}", *same], check=True
+        )
+    return BENTO_VENV / "bin" / "bentoml"
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], cwd: Path, env: dict[str, str], ready_url: str, log: Path):
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for(ready_url, timeout=120, process=process)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+
+def wrk(url: str, body: Path, seconds: int, connections: int, script: Path) -> dict:
+    env = {**os.environ, "BENCH_BODY": str(body)}
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    return {
+        "requests": raw["requests"],
+        "throughput_rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": raw["socket_errors"] + raw["non_2xx"],
+    }
+
+
+def sequential(port: int, body: Path, count: int) -> tuple[dict, dict]:
+    """Latency of one client sending `count` requests one after the other (keep-alive)."""
+    payload = body.read_bytes()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    answer: dict = {}
+    for _ in range(count + 3):
+        start = time.perf_counter()
+        connection.request("POST", "/predict", payload, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+        times.append((time.perf_counter() - start) * 1000)
+        if response.status != 200:
+            raise AssertionError(f"/predict answered {response.status}: {data[:300]!r}")
+        answer = json.loads(data)
+    connection.close()
+    times = sorted(times[3:])  # the first calls warm up
+    stats = {
+        "requests": count,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
+        "max_ms": round(times[-1], 1),
+    }
+    return stats, answer
+
+
+def measure(name: str, port: int, paths: dict[str, Path], args, script: Path) -> dict:
+    url = f"http://127.0.0.1:{port}/predict"
+    wrk(url, paths["one"], 3, args.connections, script)  # warm-up
+    one_row = wrk(url, paths["one"], args.duration, args.connections, script)
+    thousand, answer = sequential(port, paths["thousand"], args.thousand_requests)
+    print(f"{name}: one row x{args.connections}: {one_row}; 1000 rows: {thousand}", flush=True)
+    return {"one_row_concurrent": one_row, "thousand_rows": thousand, "_answer": answer}
+
+
+def labels_of(answer: dict) -> list[str]:
+    if isinstance(answer, list):  # BentoML batchable API: one object per record
+        return [item["prediction"] for item in answer]
+    return answer["predictions"]
+
+
+def image_numbers(project: Path, workdir: Path) -> dict:
+    """Build the image the way the slow test does and report its size over its base."""
+    image_bake = bake(workdir / "image", python_version=BASE_PYTHON)
+    shutil.copytree(project / "models", image_bake / "models", dirs_exist_ok=True)
+    base = ensure_base_image()
+    tag = "localhost/bench-serve:latest"
+    start = time.perf_counter()
+    build_image(image_bake, tag, base, "bench")
+    seconds = time.perf_counter() - start
+    size, base_size = image_size(tag), image_size(base)
+    podman("rmi", "--force", tag, check=False)
+    return {
+        "base_image": base,
+        "base_note": "Debian bookworm minbase + python3 made by debootstrap (no registry reachable here); "
+        "the default base for users is python:<version>-slim",
+        "image_mb": round(size / 1e6, 1),
+        "base_mb": round(base_size / 1e6, 1),
+        "added_over_base_mb": round((size - base_size) / 1e6, 1),
+        "build_seconds": round(seconds, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, help="a trained bake to serve (default: bake and train one)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per server (default 15)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--thousand-requests", type=int, default=30)
+    parser.add_argument("--skip-image", action="store_true")
+    parser.add_argument("--skip-bentoml", action="store_true")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="change the niceness of this run and all it starts, both servers alike (e.g. -10 as root, "
+        "to shield the measurement from other jobs on a shared machine); default 0: unchanged",
+    )
+    args = parser.parse_args()
+    if args.nice and os.geteuid() == 0:
+        os.nice(args.nice)
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk (listed in scripts/system-deps.sh)")
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        workdir = Path(tmp)
+        project = args.project.resolve() if args.project else trained_project(workdir / "project")
+        package = project.name.replace("-", "_")
+        paths = bodies(project, workdir)
+        script = workdir / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        results: dict = {"servers": {}}
+
+        port = free_port()
+        env = project_env(project)
+        cmd = [sys.executable, "-m", package, "serve", "--port", str(port)]
+        with server(cmd, project, env, f"http://127.0.0.1:{port}/ready", workdir / "ours.log"):
+            results["servers"]["ours"] = measure("ours", port, paths, args, script)
+
+        if not args.skip_bentoml:
+            bentoml = ensure_bento_venv()
+            (workdir / "bento").mkdir()
+            (workdir / "bento" / "service.py").write_text(BENTO_SERVICE)
+            for batching in ("1", "0"):
+                name = "bentoml_adaptive_batching" if batching == "1" else "bentoml_no_batching"
+                port = free_port()
+                bento_env = {
+                    **os.environ,
+                    "BENCH_MODEL_PATH": str(project / "models/model.joblib"),
+                    "BENCH_SCHEMA_PATH": str(project / "models/schema.json"),
+                    "BENCH_BATCHING": batching,
+                    "BENTOML_DO_NOT_TRACK": "true",
+                    "BENTOML_HOME": str(workdir / "bentoml-home"),
+                }
+                cmd = [str(bentoml), "serve", "service:Model", "--port", str(port), "--host", "127.0.0.1"]
+                with server(cmd, workdir / "bento", bento_env, f"http://127.0.0.1:{port}/readyz",
+                            workdir / f"{name}.log"):  # fmt: skip
+                    results["servers"][name] = measure(name, port, paths, args, script)
+
+        answers = {name: labels_of(r.pop("_answer")) for name, r in results["servers"].items()}
+        results["same_predictions"] = len({json.dumps(a) for a in answers.values()}) == 1
+        if not args.skip_image and shutil.which("podman"):
+            results["image"] = image_numbers(project, workdir)
+
+    ours = results["servers"]["ours"]
+    bento_best = max(
+        (r["one_row_concurrent"]["throughput_rps"] for n, r in results["servers"].items() if n != "ours"),
+        default=None,
+    )
+    results["targets"] = {
+        "one_row_p99_ms": TARGETS["one_row_p99_ms"],
+        "one_row_p99_met": ours["one_row_concurrent"]["p99_ms"] <= TARGETS["one_row_p99_ms"],
+        "throughput_vs_best_bentoml": (
+            round(ours["one_row_concurrent"]["throughput_rps"] / bento_best, 2) if bento_best else None
+        ),
+        "throughput_met": bento_best is None or ours["one_row_concurrent"]["throughput_rps"] >= bento_best,
+        "thousand_rows_ms": TARGETS["thousand_rows_ms"],
+        "thousand_rows_met": ours["thousand_rows"]["p95_ms"] <= TARGETS["thousand_rows_ms"],
+    }
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "note": "other work on the machine during the run shows in the load average and the tail latencies",
+    }
+    results["config"] = {
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "load_generator": "wrk -t1 (closed loop, keep-alive)",
+        "niceness": os.nice(0),
+        "model": "default bake: RandomForestClassifier, 100 trees, breast_cancer (30 numeric features)",
+        "bentoml_version": BENTOML_VERSION,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Start a generated project's model server (`make serve`), call it, stop it.
+
+Used by `make demo`: proves the trained model is served. Standard library only.
+Usage: python scripts/serve-smoke.py PROJECT_DIR [PORT]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def call(url: str, payload: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read() or b"{}")
+
+
+def main() -> int:
+    project = Path(sys.argv[1]).resolve()
+    port = sys.argv[2] if len(sys.argv) > 2 else "8765"
+    schema = json.loads((project / "models" / "schema.json").read_text())
+    with open(project / "data" / "processed" / "test.csv", newline="") as handle:
+        rows = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
+    records = [{name: float(row[name]) for name in schema["features"]} for row in rows]
+    server = subprocess.Popen(["make", "serve", f"PORT={port}"], cwd=project, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if call(f"{base}/ready")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            print("server did not become ready within 60 s", file=sys.stderr)
+            return 1
+        status, body = call(f"{base}/predict", {"records": records})
+        print(f"POST /predict ({len(records)} rows) -> {status}: {json.dumps(body)[:300]}")
+        return 0 if status == 200 and len(body.get("predictions", [])) == len(records) else 1
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
