@@ -96,6 +96,13 @@ class ColumnResult:
     current_rows: int = 0
     current_missing_share: float | None = None
 
+    @classmethod
+    def schema_error(
+        cls, column: str, kind: str, reference_rows: int, current_rows: int = 0, missing: float | None = None
+    ) -> ColumnResult:
+        """A column decided (as drifted) by a schema error rather than by a statistical test."""
+        return cls(column, kind, "schema", "schema", None, None, True, reference_rows, current_rows, missing)
+
 
 @dataclass
 class Table:
@@ -662,9 +669,7 @@ def prepare_columns(
                     column,
                 )
             )
-            decided[column] = ColumnResult(
-                column, kind, "schema", "schema", None, None, True, int(ref.notna().sum())
-            )
+            decided[column] = ColumnResult.schema_error(column, kind, int(ref.notna().sum()))
             continue
         raw = current.sample[column]
         present = int(raw.notna().sum())
@@ -678,9 +683,7 @@ def prepare_columns(
                     column,
                 )
             )
-            decided[column] = ColumnResult(
-                column, kind, "schema", "schema", None, None, True, int(ref.notna().sum()), 0, 1.0
-            )
+            decided[column] = ColumnResult.schema_error(column, kind, int(ref.notna().sum()), 0, 1.0)
             continue
         if kind == "numerical":
             numbers, bad = _to_number(raw)
@@ -695,17 +698,8 @@ def prepare_columns(
                         column,
                     )
                 )
-                decided[column] = ColumnResult(
-                    column,
-                    kind,
-                    "schema",
-                    "schema",
-                    None,
-                    None,
-                    True,
-                    int(ref.notna().sum()),
-                    present,
-                    missing_share,
+                decided[column] = ColumnResult.schema_error(
+                    column, kind, int(ref.notna().sum()), present, missing_share
                 )
                 continue
             if share_bad > 0:
@@ -734,17 +728,8 @@ def prepare_columns(
                         column,
                     )
                 )
-                decided[column] = ColumnResult(
-                    column,
-                    kind,
-                    "schema",
-                    "schema",
-                    None,
-                    None,
-                    True,
-                    int(ref.notna().sum()),
-                    present,
-                    missing_share,
+                decided[column] = ColumnResult.schema_error(
+                    column, kind, int(ref.notna().sum()), present, missing_share
                 )
                 continue
             unseen = values.dropna()[~values.dropna().isin(known)]
@@ -770,9 +755,8 @@ def prepare_columns(
                     column,
                 )
             )
-            decided[column] = ColumnResult(
-                column, kind, "schema", "schema", None, None, True, int(ref.notna().sum()), 0, missing_share
-            )
+            reference_rows = int(ref.notna().sum())
+            decided[column] = ColumnResult.schema_error(column, kind, reference_rows, 0, missing_share)
             del cur_values[column]
     return ref_values, cur_values, findings, decided
 
