@@ -44,7 +44,7 @@ from container_support import (  # noqa: E402
     wait_for,
 )
 
-from helpers import bake, init_repo, project_env, run  # noqa: E402
+from helpers import bake, bake_and_train, project_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BENTO_VENV = ROOT / "benchmarks" / ".venv-bentoml"
@@ -107,15 +107,6 @@ class Model:
             labels, probabilities = self._score(records)
             return {"predictions": labels, "probabilities": probabilities}
 '''
-
-
-def trained_project(out: Path) -> Path:
-    project = bake(out)
-    init_repo(project)
-    run(["make", "repro", f"PYTHON={sys.executable}"], cwd=project)
-    run(["git", "add", "-A"], cwd=project)
-    run(["git", "commit", "-q", "--no-verify", "-m", "Train the first model"], cwd=project)
-    return project
 
 
 def bodies(project: Path, workdir: Path) -> dict[str, Path]:
@@ -268,7 +259,7 @@ def main() -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         workdir = Path(tmp)
-        project = args.project.resolve() if args.project else trained_project(workdir / "project")
+        project = args.project.resolve() if args.project else bake_and_train(workdir / "project")
         package = project.name.replace("-", "_")
         paths = bodies(project, workdir)
         script = workdir / "post.lua"

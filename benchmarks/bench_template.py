@@ -48,11 +48,15 @@ def ccds_times(runs: int, template: Path) -> list[float]:
     venv = ROOT / "benchmarks" / ".venv-ccds"
     if not (venv / "bin" / "ccds").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "cookiecutter-data-science==2.3.0"], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "cookiecutter-data-science==2.3.0"], check=True
+        )
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
-            times.append(timed([str(venv / "bin" / "ccds"), "--no-input", str(template), "-o", out], Path(out)))
+            times.append(
+                timed([str(venv / "bin" / "ccds"), "--no-input", str(template), "-o", out], Path(out))
+            )
     return times
 
 
@@ -71,11 +75,19 @@ def pipeline_times(runs: int) -> dict[str, list[float]]:
 
 def quick_tier_time() -> float:
     env = dict(os.environ)
-    return timed([sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-n", "2", "-p", "no:cacheprovider"], ROOT, env)
+    return timed(
+        [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-n", "2", "-p", "no:cacheprovider"],
+        ROOT,
+        env,
+    )
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"median_s": round(statistics.median(values), 3), "max_s": round(max(values), 3), "runs": len(values)}
+    return {
+        "median_s": round(statistics.median(values), 3),
+        "max_s": round(max(values), 3),
+        "runs": len(values),
+    }
 
 
 def main() -> int:

@@ -25,18 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from act_harness import pull_request_event, run_act  # noqa: E402
-from helpers import bake, init_repo, run  # noqa: E402
+from helpers import bake_and_train, run  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"first_run_s": 90, "second_run_s": 30}
 
 
 def pr_project(out: Path) -> Path:
-    project = bake(out)
-    init_repo(project)
-    run(["make", "repro", f"PYTHON={sys.executable}"], cwd=project)
-    run(["git", "add", "-A"], cwd=project)
-    run(["git", "commit", "-q", "--no-verify", "-m", "Train the first model"], cwd=project)
+    project = bake_and_train(out)
     run(["git", "checkout", "-q", "-b", "tune"], cwd=project)
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("params: {}", "params: {n_estimators: 40, max_depth: 3}"))

@@ -8,7 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CCDS = Path("/tmp/ccds-template")  # a local checkout, if present (see bench_template.py)
-EXTRA_ARGS = {"bench_template.py": ["--quick-tier", *(["--ccds-template", str(CCDS)] if CCDS.is_dir() else [])]}
+EXTRA_ARGS = {
+    "bench_template.py": ["--quick-tier", *(["--ccds-template", str(CCDS)] if CCDS.is_dir() else [])]
+}
 
 
 def main() -> int:

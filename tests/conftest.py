@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bake, commit, init_repo, run
+from helpers import bake_and_train
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +13,4 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Session-scoped and shared: tests that change files must work on ``trained_copy`` of it.
     """
-    project = bake(tmp_path_factory.mktemp("trained"))
-    init_repo(project)
-    run(["make", "repro"], cwd=project)
-    commit(project, "Train the first model")
-    return project
+    return bake_and_train(tmp_path_factory.mktemp("trained"))

@@ -76,6 +76,15 @@ def init_repo(project: Path) -> None:
     commit(project, "Initial commit")
 
 
+def bake_and_train(output_dir: Path, **context: str) -> Path:
+    """Bake, init (git, DVC, sample data), `make repro`, and commit the trained result on main."""
+    project = bake(output_dir, **context)
+    init_repo(project)
+    run(["make", "repro", f"PYTHON={sys.executable}"], cwd=project)
+    commit(project, "Train the first model")
+    return project
+
+
 def commit(project: Path, message: str) -> None:
     run(["git", "add", "-A"], cwd=project)
     run(["git", "commit", "-q", "--no-verify", "-m", message], cwd=project)
