@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from common import summary  # noqa: E402
 
 from helpers import bake, init_repo, project_env  # noqa: E402
 
@@ -80,14 +81,6 @@ def quick_tier_time() -> float:
         ROOT,
         env,
     )
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median_s": round(statistics.median(values), 3),
-        "max_s": round(max(values), 3),
-        "runs": len(values),
-    }
 
 
 def main() -> int:

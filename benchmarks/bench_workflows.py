@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from common import summary  # noqa: E402
 
 from act_harness import pull_request_event, run_act  # noqa: E402
 from helpers import bake_and_train, run  # noqa: E402
@@ -65,14 +66,6 @@ def once(workdir: Path) -> dict[str, object]:
     return timings
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median_s": round(statistics.median(values), 2),
-        "max_s": round(max(values), 2),
-        "runs": len(values),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -83,8 +76,8 @@ def main() -> int:
             reps.append(once(Path(out)))
     load = subprocess.run(["cat", "/proc/loadavg"], capture_output=True, text=True).stdout.split()[:3]
     results = {
-        "first_run": summary([r["first"]["wall_s"] for r in reps]),
-        "second_run": summary([r["second"]["wall_s"] for r in reps]),
+        "first_run": summary([r["first"]["wall_s"] for r in reps], digits=2),
+        "second_run": summary([r["second"]["wall_s"] for r in reps], digits=2),
         "second_run_skipped_training": all(not r["second_trained"] for r in reps),
         "comment": reps[-1]["comment"],
         "steps_first_run": reps[-1]["first"]["steps"],

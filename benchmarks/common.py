@@ -1,0 +1,14 @@
+"""Shared by the benchmark scripts (each is run as `python benchmarks/bench_<topic>.py`)."""
+
+from __future__ import annotations
+
+import statistics
+
+
+def summary(values: list[float], digits: int = 3) -> dict[str, float]:
+    """Median, maximum and count of repeated timings, in seconds."""
+    return {
+        "median_s": round(statistics.median(values), digits),
+        "max_s": round(max(values), digits),
+        "runs": len(values),
+    }
