@@ -5,8 +5,8 @@ executed as written by bash on the host, in a copy of the project's working tree
 included, gitignored files left out), exactly as a self-hosted runner would. ``actions/checkout``
 of the repository itself is handled by act (it copies the tree). Only actions that need GitHub's
 servers are replaced by local *stand-ins* (``--local-repository owner/name@<sha>=<dir>``): the
-stand-in is a small node20 action whose main/post scripts call the Python runtime below with
-the test interpreter. Every stand-in records its call (inputs, phase, job) so a test can assert
+stand-in is a small node20 action whose main/post scripts run ``act_standin.py`` (beside this
+file) with the test interpreter. Every stand-in records its call (inputs, phase, job) so a test can assert
 on what the workflow would have sent.
 
 Quick use::
@@ -39,7 +39,9 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
     ``steps`` (list of {"job", "step", "stage", "result"}), ``summaries`` ({job id: Markdown of
     $GITHUB_STEP_SUMMARY}), ``calls`` (the stand-in calls of this run), ``calls_to(prefix)``,
     ``comments()`` (the simulated PR comments: {pr number: {header: {"body", "creates",
-    "updates", "id"}}}), ``artifacts_dir`` (uploads of this run: ``<name>/<files>``),
+    "updates", "id"}}}), ``pulls()`` (the simulated pull requests: {branch: {"number", "title",
+    "body", "base", "token", "changed_files", "files", "creates", "updates", "state"}}),
+    ``artifacts_dir`` (uploads of this run: ``<name>/<files>``),
     ``step_result(name_part)``.
 ``make_stand_in(name, kind="record", root=..., outputs=None, exit_code=0) -> StandIn``
     ``name`` is ``owner/repo@ref`` (a sub-path action such as ``actions/cache/restore@sha`` gets
@@ -48,10 +50,16 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
     on PATH and reports its version), ``cache`` / ``cache-restore`` / ``cache-save`` (a real
     cache kept in ``state_dir/cache``, exact key then restore-keys prefixes, newest first;
     the plain ``cache`` restores in main and saves in post like actions/cache),
-    ``upload-artifact`` (copies the files to ``state_dir/artifacts/<run>/<name>``; honours
-    ``if-no-files-found``), ``sticky-comment`` (marocchino/sticky-pull-request-comment: one
-    comment per (PR, header) in ``state_dir/comments.json``; counts creates and updates;
-    supports ``message``/``path``/``append``/``recreate``/``delete``/``only_create``/``only_update``).
+    ``upload-artifact`` (copies the files to ``state_dir/artifacts/<run>/<name>``, relative to
+    the search paths' least common ancestor like GitHub; honours ``if-no-files-found``),
+    ``download-artifact`` (this run's artifacts by ``name`` or ``pattern`` into ``path``,
+    ``merge-multiple``), ``create-pull-request`` (peter-evans/create-pull-request: stages
+    ``add-paths``; ONE pull request per branch in ``state_dir/pulls.json``, created then
+    updated, with its title, body, base, token, changed files and their contents; outputs
+    ``pull-request-number`` and ``-operation``), ``sticky-comment``
+    (marocchino/sticky-pull-request-comment: one comment per (PR, header) in
+    ``state_dir/comments.json``; counts creates and updates; supports ``message``/``path``/
+    ``append``/``recreate``/``delete``/``only_create``/``only_update``).
 ``pull_request_event(project, base="main", head=None, number=1, fork=False, action="synchronize")``,
 ``push_event(project, ref="refs/heads/main")``: event payloads with real SHAs from the repo.
 ``workflow_actions(project)``: every ``owner/repo[/path]@ref`` the project's workflows use.
@@ -70,7 +78,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +96,9 @@ KIND_BY_REPO = {
     "actions/cache/restore": "cache-restore",
     "actions/cache/save": "cache-save",
     "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
     "marocchino/sticky-pull-request-comment": "sticky-comment",
+    "peter-evans/create-pull-request": "create-pull-request",
 }
 KINDS = (
     "record",
@@ -98,220 +107,14 @@ KINDS = (
     "cache-restore",
     "cache-save",
     "upload-artifact",
+    "download-artifact",
     "sticky-comment",
+    "create-pull-request",
 )
 USES = re.compile(r"^\s*(?:-\s*)?uses:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
-
-# --------------------------------------------------------------------------- stand-in runtime
-# Runs inside the act job (started by the stand-in's node shim with this test interpreter).
-RUNTIME = r"""
-import glob, json, os, shutil, sys, tarfile, time
-from pathlib import Path
-
-kind, phase, name, state = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
-extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
-inputs = {k[6:].lower(): v for k, v in os.environ.items() if k.startswith("INPUT_")}
-workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
-state.mkdir(parents=True, exist_ok=True)
-outputs = dict(extra.get("outputs") or {})
-note = {}
-
-
-def lines(value):
-    return [line.strip() for line in (value or "").splitlines() if line.strip()]
-
-
-def resolve(path):
-    path = Path(os.path.expanduser(path))
-    return path if path.is_absolute() else workspace / path
-
-
-def event():
-    try:
-        return json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text())
-    except (KeyError, OSError, ValueError):
-        return {}
-
-
-def key_file(key):
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-    return state / "cache" / f"{safe}.tar"
-
-
-def cache_index():
-    index = state / "cache" / "index.json"
-    return json.loads(index.read_text()) if index.exists() else {}
-
-
-def cache_restore():
-    primary = inputs.get("key", "")
-    index = cache_index()
-    matched = primary if primary in index else ""
-    if not matched:
-        for prefix in lines(inputs.get("restore-keys")):
-            candidates = sorted((k for k in index if k.startswith(prefix)), key=lambda k: -index[k])
-            if candidates:
-                matched = candidates[0]
-                break
-    if matched and inputs.get("lookup-only") != "true":
-        # Like actions/cache: paths under the workspace are stored relative to it ("ws/..."),
-        # others absolute ("abs/..."), so a cache made in one run's workspace restores in another's.
-        with tarfile.open(key_file(matched)) as tar:
-            for member in tar.getmembers():
-                where, _, rest = member.name.partition("/")
-                member.name = rest
-                tar.extract(member, workspace if where == "ws" else Path("/"), filter="tar")
-    outputs.update({"cache-hit": str(matched == primary and bool(matched)).lower(),
-                    "cache-primary-key": primary, "cache-matched-key": matched})
-    note.update(matched_key=matched)
-    print(f"[stand-in cache] key {primary!r}: " + (f"restored {matched!r}" if matched else "miss"))
-    if not matched and inputs.get("fail-on-cache-miss") == "true":
-        sys.exit(f"cache miss for {primary!r}")
-    return matched
-
-
-def cache_save(key):
-    index = cache_index()
-    if key in index:
-        print(f"[stand-in cache] {key!r} already exists: not saved (caches are immutable)")
-        note.update(saved=False)
-        return
-    paths = [resolve(p) for p in lines(inputs.get("path"))]
-    present = [p for p in paths if p.exists()]
-    if not present:
-        print(f"[stand-in cache] nothing to save at {[str(p) for p in paths]}")
-        note.update(saved=False)
-        return
-    key_file(key).parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(key_file(key), "w") as tar:
-        for path in present:
-            if path.resolve().is_relative_to(workspace.resolve()):
-                arcname = "ws/" + str(path.resolve().relative_to(workspace.resolve()))
-            else:
-                arcname = "abs/" + str(path).lstrip("/")
-            tar.add(path, arcname=arcname)
-    index[key] = time.time()
-    (state / "cache" / "index.json").write_text(json.dumps(index))
-    note.update(saved=True, saved_key=key)
-    print(f"[stand-in cache] saved {key!r}")
-
-
-def upload_artifact():
-    run_id = os.environ.get("ACT_STANDIN_RUN", "run")
-    target = state / "artifacts" / run_id / inputs.get("name", "artifact")
-    files = []
-    for pattern in lines(inputs.get("path")):
-        if pattern.startswith("!"):
-            continue
-        for match in glob.glob(str(resolve(pattern)), recursive=True):
-            files.append(Path(match))
-    if not files:
-        policy = inputs.get("if-no-files-found", "warn")
-        message = f"no files found for {inputs.get('path')!r}"
-        if policy == "error":
-            sys.exit(f"[stand-in upload-artifact] {message}")
-        print(f"[stand-in upload-artifact] {policy}: {message}")
-    target.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        rel = path.relative_to(workspace) if path.is_relative_to(workspace) else Path(path.name)
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            shutil.copytree(path, dest, dirs_exist_ok=True)
-        else:
-            shutil.copy2(path, dest)
-    note.update(files=sorted(str(p.relative_to(workspace)) if p.is_relative_to(workspace) else str(p)
-                             for p in files))
-    outputs.update({"artifact-id": "1", "artifact-url": f"file://{target}"})
-
-
-def sticky_comment():
-    body = inputs.get("message", "")
-    paths = lines(inputs.get("path"))
-    if paths:
-        content = "".join(Path(m).read_text() for p in paths for m in sorted(glob.glob(str(resolve(p)))))
-        body = body.replace("{{{content}}}", content) if "{{{content}}}" in body else (body or content)
-    payload = event()
-    number = (
-        inputs.get("number_force")
-        or inputs.get("number")
-        or payload.get("pull_request", {}).get("number")
-        or payload.get("number")
-    )
-    if not number:
-        sys.exit("[stand-in sticky-comment] no pull request number (not a pull_request event?)")
-    header = inputs.get("header", "")
-    store = state / "comments.json"
-    data = json.loads(store.read_text()) if store.exists() else {"next_id": 1, "prs": {}}
-    comments = data["prs"].setdefault(str(number), {})
-    current = comments.get(header)
-    if inputs.get("delete") == "true":
-        comments.pop(header, None)
-        op = "delete"
-    elif current and inputs.get("only_create") == "true":
-        op = "none"
-    elif not current and inputs.get("only_update") == "true":
-        op = "none"
-    elif not body.strip() and inputs.get("ignore_empty") == "true":
-        op = "none"
-    elif not body.strip():
-        sys.exit("[stand-in sticky-comment] Either message or path input is required")
-    elif current and inputs.get("recreate") != "true":
-        if inputs.get("skip_unchanged") == "true" and current["body"] == body:
-            op = "none"
-        else:
-            current["body"] = current["body"] + "\n" + body if inputs.get("append") == "true" else body
-            current["updates"] += 1
-            op = "update"
-        outputs["previous_comment_id"] = str(current["id"])
-    else:
-        previous = current["creates"] if current else 0
-        comments[header] = {"id": data["next_id"], "body": body, "creates": previous + 1, "updates": 0}
-        outputs["created_comment_id"] = str(data["next_id"])
-        data["next_id"] += 1
-        op = "create"
-    store.write_text(json.dumps(data, indent=2))
-    note.update(op=op, pr=int(number), header=header, body=body)
-    print(f"[stand-in sticky-comment] {op} comment {header!r} on PR #{number}")
-
-
-if kind == "setup-python":
-    with open(os.environ["GITHUB_PATH"], "a") as fh:
-        fh.write(str(Path(sys.executable).parent) + "\n")
-    version = ".".join(map(str, sys.version_info[:3]))
-    outputs.update({"python-version": version, "python-path": sys.executable, "cache-hit": "false"})
-    asked = inputs.get("python-version")
-    print(f"[stand-in setup-python] asked for {asked!r}: using {sys.executable} ({version})")
-elif kind in ("cache", "cache-restore") and phase == "main":
-    cache_restore()
-elif kind == "cache" and phase == "post":
-    state_key = os.environ.get("STATE_primary") or inputs.get("key", "")
-    if os.environ.get("STATE_matched") == state_key and state_key:
-        print(f"[stand-in cache] exact hit on {state_key!r}: not saving")
-    else:
-        cache_save(inputs.get("key", ""))
-elif kind == "cache-save":
-    cache_save(inputs.get("key", ""))
-elif kind == "upload-artifact":
-    upload_artifact()
-elif kind == "sticky-comment":
-    sticky_comment()
-
-if kind == "cache" and phase == "main":
-    with open(os.environ["GITHUB_STATE"], "a") as fh:
-        fh.write(f"primary={outputs['cache-primary-key']}\nmatched={outputs['cache-matched-key']}\n")
-if phase == "main" and outputs:
-    with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
-        for key, value in outputs.items():
-            fh.write(f"{key}<<__STANDIN_EOF__\n{value}\n__STANDIN_EOF__\n")
-record = {"action": name, "kind": kind, "phase": phase, "inputs": inputs, "outputs": outputs,
-          "job": os.environ.get("GITHUB_JOB"), "event": os.environ.get("GITHUB_EVENT_NAME"),
-          "run": os.environ.get("ACT_STANDIN_RUN"), **note}
-with open(state / "calls.jsonl", "a") as fh:
-    fh.write(json.dumps(record) + "\n")
-sys.exit(int(extra.get("exit_code") or 0))
-"""
+# The stand-ins' runtime: a real module, run by each stand-in's node shim with this interpreter.
+RUNTIME = Path(__file__).with_name("act_standin.py")
 
 SHIM = """const {{ execFileSync }} = require('child_process');
 try {{
@@ -347,10 +150,7 @@ def _split(name: str) -> tuple[str, str, str]:
 
 def _write_action(folder: Path, kind: str, name: str, state: Path, extra: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    runtime = state / "stand-in-runtime.py"
-    if not runtime.exists():
-        runtime.parent.mkdir(parents=True, exist_ok=True)
-        runtime.write_text(textwrap.dedent(RUNTIME))
+    runtime = RUNTIME
     post = kind in ("cache",)
     action = {"name": f"stand-in for {name} ({kind})", "runs": {"using": "node20", "main": "main.js"}}
     if post:
@@ -544,6 +344,10 @@ class ActResult:
         if not store.exists():
             return {}
         return {int(k): v for k, v in json.loads(store.read_text())["prs"].items()}
+
+    def pulls(self) -> dict[str, dict[str, Any]]:
+        store = self.state_dir / "pulls.json"
+        return json.loads(store.read_text())["branches"] if store.exists() else {}
 
     @property
     def artifacts_dir(self) -> Path:

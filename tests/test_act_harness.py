@@ -19,6 +19,8 @@ SHA = {
     "upload": "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
     "sticky": "5770ad5eb8f42dd2c4f34da00c94c5381e49af88",
     "meta": "dc802804100637a589fabce1cb79ff13a1411302",
+    "download": "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
+    "create-pr": "5f6978faf089d4d20b00c7766989d076bb2fc7f1",
 }
 WORKFLOW = f"""
 name: harness
@@ -75,6 +77,27 @@ jobs:
         with:
           header: h
           path: report.md
+      - uses: actions/upload-artifact@{SHA["upload"]} # v7.0.0
+        with:
+          name: flags-a
+          path: other/
+      - uses: actions/download-artifact@{SHA["download"]} # v8.0.1
+        with:
+          pattern: flags-*
+          merge-multiple: true
+          path: downloaded
+      - run: test -f downloaded/x && date +%N > pr-file.txt && echo "PR body" > pr-body.md
+      - id: pr
+        uses: peter-evans/create-pull-request@{SHA["create-pr"]} # v8.1.1
+        with:
+          branch: bot/x
+          title: A title
+          body-path: pr-body.md
+          add-paths: pr-file.txt
+      - env:
+          OP: ${{{{ steps.pr.outputs.pull-request-operation }}}}
+          NUMBER: ${{{{ steps.pr.outputs.pull-request-number }}}}
+        run: echo "operation=$OP number=$NUMBER"
 """
 
 
@@ -115,6 +138,13 @@ def test_every_stand_in_kind(repo: Path):
     assert first.calls_to("docker/metadata-action")[0]["inputs"] == {"images": "ghcr.io/o/r"}
     assert sorted(p.name for p in (first.artifacts_dir / "out").iterdir()) == ["report.md", "store"]
     assert first.comments()[1]["h"] == {"id": 1, "body": "# Report\n", "creates": 1, "updates": 0}
+    # One folder uploaded: its contents at the artifact's root, as on GitHub; downloaded by pattern.
+    assert [p.name for p in (first.artifacts_dir / "flags-a").iterdir()] == ["x"]
+    assert first.calls_to("actions/download-artifact")[0]["artifacts"] == ["flags-a"]
+    pull = first.pulls()["bot/x"]
+    assert (pull["creates"], pull["updates"], pull["number"]) == (1, 0, 101)
+    assert pull["changed_files"] == ["pr-file.txt"] and pull["body"] == "PR body\n"
+    assert pull["title"] == "A title" and "operation=created number=101" in first.logs
 
     second = run_act(repo, "pull_request", ".github/workflows/harness.yml", event, stand_ins=stand_ins)
     assert second.ok, second
@@ -122,6 +152,9 @@ def test_every_stand_in_kind(repo: Path):
     assert "hit=true" in second.logs and "stamp" in second.logs  # the restored store was listed
     assert second.calls_to("actions/cache/save")[0]["saved"] is False  # immutable key
     assert second.comments()[1]["h"]["updates"] == 1 and second.comments()[1]["h"]["creates"] == 1
+    pull = second.pulls()["bot/x"]  # the same branch: the same pull request, updated
+    assert (pull["creates"], pull["updates"], pull["number"]) == (1, 1, 101)
+    assert "operation=updated number=101" in second.logs
 
     # A changed key misses, then falls back to the newest entry with the prefix.
     (repo / "input.txt").write_text("two\n")

@@ -1,0 +1,361 @@
+"""The runtime of the act harness's stand-in actions (see act_harness.py).
+
+A stand-in's node shim runs, inside the act job, with the test interpreter::
+
+    python act_standin.py KIND PHASE NAME STATE_DIR [EXTRA_JSON]
+
+It reads the action's inputs from the ``INPUT_*`` variables (as GitHub and act pass them), does
+what the real action would do locally (cache, artifacts, PR comments, pull requests), sets the
+outputs, and appends one record of the call to ``STATE_DIR/calls.jsonl``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class Call:
+    kind: str
+    phase: str
+    name: str
+    state: Path
+    extra: dict[str, Any]
+    inputs: dict[str, str]
+    workspace: Path
+    outputs: dict[str, str] = field(default_factory=dict)
+    note: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self, key: str) -> list[str]:
+        return [line.strip() for line in (self.inputs.get(key) or "").splitlines() if line.strip()]
+
+    def resolve(self, path: str) -> Path:
+        resolved = Path(os.path.expanduser(path))
+        return resolved if resolved.is_absolute() else self.workspace / resolved
+
+
+def event() -> dict[str, Any]:
+    try:
+        return json.loads(Path(os.environ["GITHUB_EVENT_PATH"]).read_text())
+    except (KeyError, OSError, ValueError):
+        return {}
+
+
+def load_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+# --------------------------------------------------------------------------- actions/cache
+def key_file(call: Call, key: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    return call.state / "cache" / f"{safe}.tar"
+
+
+def cache_restore(call: Call) -> str:
+    primary = call.inputs.get("key", "")
+    index = load_json(call.state / "cache" / "index.json", {})
+    matched = primary if primary in index else ""
+    if not matched:
+        for prefix in call.lines("restore-keys"):
+            candidates = sorted((k for k in index if k.startswith(prefix)), key=lambda k: -index[k])
+            if candidates:
+                matched = candidates[0]
+                break
+    if matched and call.inputs.get("lookup-only") != "true":
+        # Like actions/cache: paths under the workspace are stored relative to it ("ws/..."),
+        # others absolute ("abs/..."), so a cache made in one run's workspace restores in another's.
+        with tarfile.open(key_file(call, matched)) as tar:
+            for member in tar.getmembers():
+                where, _, rest = member.name.partition("/")
+                member.name = rest
+                tar.extract(member, call.workspace if where == "ws" else Path("/"), filter="tar")
+    call.outputs.update(
+        {
+            "cache-hit": str(matched == primary and bool(matched)).lower(),
+            "cache-primary-key": primary,
+            "cache-matched-key": matched,
+        }
+    )
+    call.note.update(matched_key=matched)
+    print(f"[stand-in cache] key {primary!r}: " + (f"restored {matched!r}" if matched else "miss"))
+    if not matched and call.inputs.get("fail-on-cache-miss") == "true":
+        sys.exit(f"cache miss for {primary!r}")
+    return matched
+
+
+def cache_save(call: Call, key: str) -> None:
+    index_file = call.state / "cache" / "index.json"
+    index = load_json(index_file, {})
+    if key in index:
+        print(f"[stand-in cache] {key!r} already exists: not saved (caches are immutable)")
+        call.note.update(saved=False)
+        return
+    paths = [call.resolve(p) for p in call.lines("path")]
+    present = [p for p in paths if p.exists()]
+    if not present:
+        print(f"[stand-in cache] nothing to save at {[str(p) for p in paths]}")
+        call.note.update(saved=False)
+        return
+    key_file(call, key).parent.mkdir(parents=True, exist_ok=True)
+    workspace = call.workspace.resolve()
+    with tarfile.open(key_file(call, key), "w") as tar:
+        for path in present:
+            if path.resolve().is_relative_to(workspace):
+                arcname = "ws/" + str(path.resolve().relative_to(workspace))
+            else:
+                arcname = "abs/" + str(path).lstrip("/")
+            tar.add(path, arcname=arcname)
+    index[key] = time.time()
+    index_file.write_text(json.dumps(index))
+    call.note.update(saved=True, saved_key=key)
+    print(f"[stand-in cache] saved {key!r}")
+
+
+# --------------------------------------------------------------------------- artifacts
+def search_root(call: Call, pattern: str) -> Path:
+    """Where a path pattern's search starts: up to the first wildcard (a file's own folder)."""
+    parts = Path(pattern).parts
+    fixed = [p for p in parts[: next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), len(parts))]]
+    root = call.resolve(str(Path(*fixed))) if fixed else call.workspace
+    return root if root.is_dir() else root.parent
+
+
+def upload_artifact(call: Call) -> None:
+    """Like actions/upload-artifact: files are stored relative to the least common ancestor of
+    the search paths (a single folder's contents land at the artifact's root)."""
+    run_id = os.environ.get("ACT_STANDIN_RUN", "run")
+    target = call.state / "artifacts" / run_id / call.inputs.get("name", "artifact")
+    patterns = [p for p in call.lines("path") if not p.startswith("!")]
+    files = [Path(m) for p in patterns for m in glob.glob(str(call.resolve(p)), recursive=True)]
+    if not files:
+        policy = call.inputs.get("if-no-files-found", "warn")
+        message = f"no files found for {call.inputs.get('path')!r}"
+        if policy == "error":
+            sys.exit(f"[stand-in upload-artifact] {message}")
+        print(f"[stand-in upload-artifact] {policy}: {message}")
+        return
+    root = Path(os.path.commonpath([search_root(call, p) for p in patterns]))
+    target.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        dest = target / path.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, dest)
+    call.note.update(files=sorted(str(p.relative_to(root)) for p in files))
+    call.outputs.update({"artifact-id": "1", "artifact-url": f"file://{target}"})
+
+
+def download_artifact(call: Call) -> None:
+    """Like actions/download-artifact: artifacts of this run by name or pattern, into ``path``."""
+    run_id = os.environ.get("ACT_STANDIN_RUN", "run")
+    stored = call.state / "artifacts" / run_id
+    destination = call.resolve(call.inputs.get("path") or ".")
+    name = call.inputs.get("name")
+    pattern = call.inputs.get("pattern") or "*"
+    found = [stored / name] if name else sorted(Path(p) for p in glob.glob(str(stored / pattern)))
+    found = [p for p in found if p.is_dir()]
+    if name and not found:
+        sys.exit(f"[stand-in download-artifact] Artifact not found: {name}")
+    merge = call.inputs.get("merge-multiple") == "true"
+    for artifact in found:
+        into = destination if (name or merge) else destination / artifact.name
+        shutil.copytree(artifact, into, dirs_exist_ok=True)
+    call.note.update(artifacts=[p.name for p in found])
+    call.outputs["download-path"] = str(destination)
+
+
+# --------------------------------------------------------------------------- pull requests
+def sticky_comment(call: Call) -> None:
+    inputs = call.inputs
+    body = inputs.get("message", "")
+    paths = call.lines("path")
+    if paths:
+        content = "".join(Path(m).read_text() for p in paths for m in sorted(glob.glob(str(call.resolve(p)))))
+        body = body.replace("{{{content}}}", content) if "{{{content}}}" in body else (body or content)
+    payload = event()
+    number = (
+        inputs.get("number_force")
+        or inputs.get("number")
+        or payload.get("pull_request", {}).get("number")
+        or payload.get("number")
+    )
+    if not number:
+        sys.exit("[stand-in sticky-comment] no pull request number (not a pull_request event?)")
+    header = inputs.get("header", "")
+    store = call.state / "comments.json"
+    data = load_json(store, {"next_id": 1, "prs": {}})
+    comments = data["prs"].setdefault(str(number), {})
+    current = comments.get(header)
+    if inputs.get("delete") == "true":
+        comments.pop(header, None)
+        op = "delete"
+    elif (
+        (current and inputs.get("only_create") == "true")
+        or (not current and inputs.get("only_update") == "true")
+        or (not body.strip() and inputs.get("ignore_empty") == "true")
+    ):
+        op = "none"
+    elif not body.strip():
+        sys.exit("[stand-in sticky-comment] Either message or path input is required")
+    elif current and inputs.get("recreate") != "true":
+        if inputs.get("skip_unchanged") == "true" and current["body"] == body:
+            op = "none"
+        else:
+            current["body"] = current["body"] + "\n" + body if inputs.get("append") == "true" else body
+            current["updates"] += 1
+            op = "update"
+        call.outputs["previous_comment_id"] = str(current["id"])
+    else:
+        previous = current["creates"] if current else 0
+        comments[header] = {"id": data["next_id"], "body": body, "creates": previous + 1, "updates": 0}
+        call.outputs["created_comment_id"] = str(data["next_id"])
+        data["next_id"] += 1
+        op = "create"
+    store.write_text(json.dumps(data, indent=2))
+    call.note.update(op=op, pr=int(number), header=header, body=body)
+    print(f"[stand-in sticky-comment] {op} comment {header!r} on PR #{number}")
+
+
+def git(call: Call, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=call.workspace, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def create_pull_request(call: Call) -> None:
+    """Like peter-evans/create-pull-request: the add-paths changes of the workspace become the
+    branch's one commit; ONE pull request per branch, created once and updated after that
+    (``STATE_DIR/pulls.json``). No change: no pull request."""
+    inputs = call.inputs
+    branch = inputs.get("branch") or "create-pull-request/patch"
+    for path in call.lines("add-paths") or ["."]:
+        subprocess.run(["git", "add", "--", path], cwd=call.workspace, check=False)
+    changed = git(call, "diff", "--cached", "--name-only", "HEAD").split()
+    store = call.state / "pulls.json"
+    pulls = load_json(store, {"next_number": 101, "branches": {}})
+    current = pulls["branches"].get(branch)
+    body_path = inputs.get("body-path")
+    body = call.resolve(body_path).read_text() if body_path else inputs.get("body", "")
+    if not changed:
+        operation = "closed" if current and current["state"] == "open" else "none"
+        if current and inputs.get("delete-branch") == "true":
+            current["state"] = "closed"
+    else:
+        files = {path: git(call, "show", f":{path}") for path in changed if (call.workspace / path).exists()}
+        fields = {
+            "title": inputs.get("title", ""),
+            "body": body,
+            "base": inputs.get("base") or "",
+            "labels": call.lines("labels"),
+            "commit_message": inputs.get("commit-message", ""),
+            "token": inputs.get("token", ""),
+            "changed_files": changed,
+            "files": files,
+            "state": "open",
+        }
+        if current and current["state"] == "open":
+            current.update(fields)
+            current["updates"] += 1
+            operation = "updated"
+        else:
+            current = {"number": pulls["next_number"], "creates": 1, "updates": 0, **fields}
+            pulls["branches"][branch] = current
+            pulls["next_number"] += 1
+            operation = "created"
+        subprocess.run(["git", "reset", "--quiet"], cwd=call.workspace, check=False)
+    store.write_text(json.dumps(pulls, indent=2))
+    if current and operation != "none":
+        call.outputs.update(
+            {
+                "pull-request-number": str(current["number"]),
+                "pull-request-operation": operation,
+                "pull-request-branch": branch,
+                "pull-request-url": f"https://github.com/pulls/{current['number']}",
+            }
+        )
+    call.note.update(operation=operation, branch=branch, changed_files=changed, body=body)
+    print(f"[stand-in create-pull-request] {operation} pull request on {branch!r}: {changed}")
+
+
+# --------------------------------------------------------------------------- entry point
+def setup_python(call: Call) -> None:
+    with open(os.environ["GITHUB_PATH"], "a") as fh:
+        fh.write(str(Path(sys.executable).parent) + "\n")
+    version = ".".join(map(str, sys.version_info[:3]))
+    call.outputs.update({"python-version": version, "python-path": sys.executable, "cache-hit": "false"})
+    print(f"[stand-in setup-python] asked for {call.inputs.get('python-version')!r}: using {sys.executable}")
+
+
+def dispatch(call: Call) -> None:
+    kind, phase = call.kind, call.phase
+    if kind == "setup-python":
+        setup_python(call)
+    elif kind in ("cache", "cache-restore") and phase == "main":
+        cache_restore(call)
+    elif kind == "cache" and phase == "post":
+        # actions' saved state comes back as STATE_<name>, with the name as it was written
+        primary = os.environ.get("STATE_primary") or call.inputs.get("key", "")  # noqa: SIM112
+        if primary and os.environ.get("STATE_matched") == primary:  # noqa: SIM112
+            print(f"[stand-in cache] exact hit on {primary!r}: not saving")
+        else:
+            cache_save(call, call.inputs.get("key", ""))
+    elif kind == "cache-save":
+        cache_save(call, call.inputs.get("key", ""))
+    elif kind == "upload-artifact":
+        upload_artifact(call)
+    elif kind == "download-artifact":
+        download_artifact(call)
+    elif kind == "sticky-comment":
+        sticky_comment(call)
+    elif kind == "create-pull-request":
+        create_pull_request(call)
+    if kind == "cache" and phase == "main":
+        with open(os.environ["GITHUB_STATE"], "a") as fh:
+            fh.write(f"primary={call.outputs['cache-primary-key']}\n")
+            fh.write(f"matched={call.outputs['cache-matched-key']}\n")
+
+
+def main(argv: list[str]) -> int:
+    kind, phase, name, state = argv[1], argv[2], argv[3], Path(argv[4])
+    extra = json.loads(argv[5]) if len(argv) > 5 else {}
+    inputs = {k[6:].lower(): v for k, v in os.environ.items() if k.startswith("INPUT_")}
+    state.mkdir(parents=True, exist_ok=True)
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE", "."))
+    call = Call(kind, phase, name, state, extra, inputs, workspace, dict(extra.get("outputs") or {}))
+    dispatch(call)
+    if phase == "main" and call.outputs:
+        with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
+            for key, value in call.outputs.items():
+                fh.write(f"{key}<<__STANDIN_EOF__\n{value}\n__STANDIN_EOF__\n")
+    record = {
+        "action": name,
+        "kind": kind,
+        "phase": phase,
+        "inputs": inputs,
+        "outputs": call.outputs,
+        "job": os.environ.get("GITHUB_JOB"),
+        "event": os.environ.get("GITHUB_EVENT_NAME"),
+        "run": os.environ.get("ACT_STANDIN_RUN"),
+        **call.note,
+    }
+    with open(state / "calls.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    return int(extra.get("exit_code") or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
