@@ -61,7 +61,7 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
     ``state_dir/comments.json``; counts creates and updates; supports ``message``/``path``/
     ``append``/``recreate``/``delete``/``only_create``/``only_update``).
 ``pull_request_event(project, base="main", head=None, number=1, fork=False, action="synchronize")``,
-``push_event(project, ref="refs/heads/main")``: event payloads with real SHAs from the repo.
+``push_event(project, ref="refs/heads/main", before=None)``: event payloads with real SHAs from the repo.
 ``workflow_actions(project)``: every ``owner/repo[/path]@ref`` the project's workflows use.
 
 Inputs are recorded as the ``INPUT_*`` variables GitHub and act pass to actions: names are
@@ -279,10 +279,17 @@ def pull_request_event(
     }
 
 
-def push_event(project: Path, ref: str = "refs/heads/main") -> dict[str, Any]:
+def push_event(project: Path, ref: str = "refs/heads/main", before: str | None = None) -> dict[str, Any]:
+    """A ``push`` payload: ``after`` is HEAD, ``before`` the commit the branch pointed at (default
+    HEAD's parent, as for a one-commit push)."""
     repo = ensure_origin(project)
+    if before is None:
+        parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "HEAD~1^{commit}"], cwd=project,
+                                capture_output=True, text=True)  # fmt: skip
+        before = parent.stdout.strip() or "0" * 40
     return {
         "ref": ref,
+        "before": before,
         "after": _git(project, "rev-parse", "HEAD"),
         "repository": {"full_name": repo, "name": repo.split("/")[1], "owner": {"login": repo.split("/")[0]}},
     }

@@ -1,53 +1,40 @@
-"""The generated release workflow, run for real with act on a trained project.
+"""The generated release workflow (build once, promote by pull request), run for real with act.
 
-Every `run:` step executes as written (DVC pull from a real local remote, tag computation,
-set-image, git commit and push of the GitOps record to a local bare repository standing in for
-GitHub). Stand-ins replace only what needs GitHub or a cluster: the docker actions record their
-inputs (build-push answers a digest), and setup-kubectl installs a kubectl that renders what
-`apply -k` would send (with the real `kubectl kustomize`) and answers `rollout status` as told.
+Every `run:` step executes as written: the release plan, `dvc pull` from a real local DVC remote
+(or the reproduction of the model) and its check against dvc.lock, the image tags,
+`k8s/set-image.sh` and `kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
+replace only what needs GitHub or a registry: the docker actions and the attestation record their
+inputs (build-push answers a digest), create-pull-request keeps ONE pull request per branch
+(act_harness), the App token answers a token, and `gh` (auto-merge) is a recording script.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from act_harness import make_stand_in, push_event, run_act, workflow_actions
-from helpers import run, trained_copy
+from act_harness import make_stand_in, push_event, run_act
+from helpers import commit, run, trained_copy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
 WORKFLOW = ".github/workflows/release.yml"
-DIGEST = "sha256:" + "ab12" * 16
 OWNER_REPO = "jane-doe/mlops-project"
 IMAGE = f"ghcr.io/{OWNER_REPO}"
+BUILD = "docker/build-push-action@53b7df96c91f9c12dcc8a07bcb9ccacbed38856a"
+APP_TOKEN = "actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3"
+STAGING = "k8s/overlays/staging/kustomization.yaml"
+PRODUCTION = "k8s/overlays/production/kustomization.yaml"
 
-FAKE_KUBECTL = """#!/usr/bin/env bash
-# Stand-in kubectl: logs every call; `apply -k` renders with the real kubectl instead of applying.
-set -euo pipefail
-state={state}
-echo "$*" >> "$state/kubectl.log"
-args=("$@")
-if [ "${{args[0]}}" = "-n" ]; then args=("${{args[@]:2}}"); fi
-case "${{args[0]}}" in
-  kustomize) exec /usr/bin/kubectl "$@" ;;
-  apply)
-    n=$(ls "$state" | grep -c '^applied-' || true)
-    /usr/bin/kubectl kustomize "${{args[2]}}" > "$state/applied-$((n + 1)).yaml"
-    echo "deployment.apps/model-server configured" ;;
-  rollout)
-    if [ "${{args[1]}}" = status ] && [ -f "$state/rollout-fails" ]; then
-      rm "$state/rollout-fails"
-      echo "error: deployment \\"model-server\\" exceeded its progress deadline" >&2
-      exit 1
-    fi
-    echo "deployment \\"model-server\\" ${{args[1]}} ok" ;;
-  *) echo "unexpected kubectl call: $*" >&2; exit 3 ;;
-esac
-"""
+
+def digest(n: int) -> str:
+    return "sha256:" + f"{n:04x}" * 16
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -55,168 +42,165 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def release_project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A trained project with a local DVC remote and a local bare repository as its GitHub."""
+def release_project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained project with a local DVC remote holding its model, named jane-doe/mlops-project."""
     root = tmp_path_factory.mktemp("release")
     project = trained_copy(trained_project, root / "mlops-project")
     run(["python", "-m", "dvc", "remote", "add", "--default", "local", str(root / "dvc-remote")], cwd=project)
     run(["python", "-m", "dvc", "push", "--quiet"], cwd=project)
-    git(project, "commit", "-q", "-am", "Use a DVC remote")
-    github = root / "github"
-    bare = github / f"{OWNER_REPO}.git"
-    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)
-    # "GitHub" is the bare repository: the workflow's fetches and pushes of origin land there.
-    # act names the repository (github.repository) after a second remote with the real URL.
-    git(project, "remote", "add", "origin", str(bare))
-    git(project, "remote", "add", "github", f"https://github.com/{OWNER_REPO}.git")
-    git(project, "push", "-q", "origin", "main")
-    return project, bare
+    git(project, "commit", "-q", "--no-verify", "-am", "Use a DVC remote")
+    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
+    return project
 
 
-def stand_ins(project: Path, state: Path) -> dict[str, Path]:
-    """Stand-ins built in the run's state folder (so their records and outputs are kept)."""
-    chosen: dict[str, Path] = {}
-    for uses in workflow_actions(project):
-        repo = uses.split("@")[0]
-        if repo == "docker/build-push-action":
-            chosen[uses] = make_stand_in(
-                uses, "record", root=state / "own", outputs={"digest": DIGEST}, state_dir=state
-            ).path
-        elif repo == "azure/setup-kubectl":
-            folder = state / "own" / "setup-kubectl"
-            shim = folder / "bin"
-            shim.mkdir(parents=True, exist_ok=True)
-            (shim / "kubectl").write_text(FAKE_KUBECTL.format(state=state))
-            (shim / "kubectl").chmod(0o755)
-            (folder / "action.yml").write_text(yaml.safe_dump({
-                "name": "stand-in for azure/setup-kubectl",
-                "inputs": {"version": {"required": False}},
-                "runs": {"using": "composite", "steps": [
-                    {"run": f'echo "{shim}" >> "$GITHUB_PATH"', "shell": "bash"},
-                ]},
-            }))  # fmt: skip
-            chosen[uses] = folder
-    return chosen
-
-
-def release(project: Path, ref: str, state: Path, rollout_fails: bool = False):
-    state.mkdir(parents=True, exist_ok=True)
-    if rollout_fails:
-        (state / "rollout-fails").write_text("")
+def release(project: Path, state: Path, ref: str = "refs/heads/main", build_digest: str = digest(1),
+            event: str = "push", payload: dict | None = None, vars: dict | None = None,
+            env: dict | None = None):  # fmt: skip
+    stand_ins = {
+        BUILD: make_stand_in(BUILD, outputs={"digest": build_digest}),
+        APP_TOKEN: make_stand_in(APP_TOKEN, outputs={"token": "ghs_from_the_app"}),
+    }
     return run_act(
         project,
-        "push",
+        event,
         WORKFLOW,
-        event_payload=push_event(project, ref=ref),
-        stand_ins=stand_ins(project, state),
-        secrets={"KUBECONFIG": "apiVersion: v1\nkind: Config\n", "GITHUB_TOKEN": "test-token"},
+        event_payload=payload or push_event(project, ref=ref),
+        stand_ins=stand_ins,
+        secrets={"GITHUB_TOKEN": "the-job-token"},
+        vars=vars,
+        env=env,
         state_dir=state,
         timeout=1200,
-        extra_args=("--remote-name", "github"),
     )
 
 
-def applied(state: Path) -> list[dict]:
-    files = sorted(state.glob("applied-*.yaml"))
-    assert len(files) == 1, files
-    return [doc for doc in yaml.safe_load_all(files[0].read_text()) if doc]
-
-
-def deployed_image(docs: list[dict]) -> str:
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+def rendered_image(project: Path, overlay_text: str, env: str) -> str:
+    """Render an overlay whose kustomization.yaml is ``overlay_text`` (a PR's file) with kubectl."""
+    work = project.parent / f"render-{env}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(project / "k8s", work / "k8s")
+    (work / f"k8s/overlays/{env}/kustomization.yaml").write_text(overlay_text)
+    out = subprocess.run(["kubectl", "kustomize", str(work / f"k8s/overlays/{env}")],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    (deployment,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def recorded(bare: Path, env: str) -> str:
-    text = subprocess.run(
-        ["git", "--git-dir", str(bare), "show", f"main:k8s/overlays/{env}/image.yaml"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]["image"]
+def images_field(overlay_text: str) -> list[dict]:
+    return yaml.safe_load(overlay_text)["images"]
 
 
-def test_push_to_main_builds_pushes_and_deploys_staging(release_project, tmp_path):
-    project, bare = release_project
+def test_push_to_main_builds_once_and_keeps_one_staging_promotion_pr(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    state = tmp_path / "state"
     sha = git(project, "rev-parse", "HEAD")
-    result = release(project, "refs/heads/main", tmp_path / "state")
+    result = release(project, state)
     assert result.ok, result
+    assert result.jobs.get("promote-production") in (None, "skipped"), result.jobs
 
     (build,) = result.calls_to("docker/build-push-action")
     inputs = build["inputs"]
     assert inputs["tags"].split() == [f"{IMAGE}:sha-{sha[:12]}", f"{IMAGE}:main"]
     assert inputs["push"] == "true" and inputs["context"] == "."
-    assert (inputs["cache-from"], inputs["cache-to"]) == ("type=gha", "type=gha,mode=max")
+    # The published image restores no cache another workflow could have written.
+    assert inputs["no-cache"] == "true" and "cache-from" not in inputs and "cache-to" not in inputs
     assert inputs["provenance"] == "mode=max" and inputs["sbom"] == "true"
-    assert f"GIT_COMMIT={sha}" in inputs["build-args"]
-    (login,) = result.calls_to("docker/login-action")
-    assert login["inputs"]["registry"] == "ghcr.io"
-    assert result.calls_to("docker/setup-buildx-action")
-    (context,) = result.calls_to("azure/k8s-set-context")
-    assert context["inputs"]["method"] == "kubeconfig" and context["inputs"]["kubeconfig"].startswith(
-        "apiVersion"
-    )
-
-    docs = applied(tmp_path / "state")
-    assert deployed_image(docs) == f"{IMAGE}@{DIGEST}"
-    assert {d["metadata"]["namespace"] for d in docs} == {"mlops-project-staging"}
-    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "NetworkPolicy", "HorizontalPodAutoscaler"}
-    calls = (tmp_path / "state" / "kubectl.log").read_text().splitlines()
-    assert "apply -k k8s/overlays/staging" in calls
-    assert "-n mlops-project-staging rollout status deployment/model-server --timeout=300s" in calls
-    assert not any("undo" in call for call in calls)
-
-    # GitOps: the digest is committed to main on "GitHub"; production is untouched.
-    assert recorded(bare, "staging") == f"{IMAGE}@{DIGEST}"
-    assert recorded(bare, "production").endswith("@sha256:" + "0" * 64)
-    message = subprocess.run(
-        ["git", "--git-dir", str(bare), "log", "-1", "--format=%s%n%an", "main"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split("\n")  # fmt: skip
-    assert message[0] == f"deploy(staging): {IMAGE}@{DIGEST} [skip ci]"
-    assert message[1] == "github-actions[bot]"
+    (attest,) = result.calls_to("actions/attest-build-provenance")
+    assert attest["inputs"]["subject-name"] == IMAGE and attest["inputs"]["subject-digest"] == digest(1)
+    assert attest["inputs"]["push-to-registry"] == "true"
     summary = "\n".join(result.summaries.values())
-    assert f"{IMAGE}@{DIGEST}" in summary
+    assert f"gh attestation verify oci://{IMAGE}@{digest(1)} --owner jane-doe" in summary
 
+    pull = result.pulls()["deploy/staging"]
+    assert (pull["creates"], pull["updates"]) == (1, 0)
+    assert pull["changed_files"] == [STAGING] and pull["labels"] == ["deploy"]
+    assert pull["token"] == "the-job-token"  # no App, no BOT_TOKEN: GITHUB_TOKEN, limits documented
+    assert images_field(pull["files"][STAGING]) == [{"name": IMAGE, "digest": digest(1)}]
+    assert rendered_image(project, pull["files"][STAGING], "staging") == f"{IMAGE}@{digest(1)}"
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    outs = lock["stages"]["train"]["outs"]
+    model_md5 = next(o["md5"] for o in outs if o["path"].startswith("models/model"))
+    metrics = json.loads((project / "metrics.json").read_text())
+    assert sha in pull["body"] and f"md5:{model_md5}" in pull["body"]
+    assert f'"{next(iter(metrics))}"' in pull["body"]  # the metrics of the model it carries
+    assert not result.calls_to("actions/create-github-app-token")
 
-def test_version_tag_deploys_production(release_project, tmp_path):
-    project, bare = release_project
-    git(project, "tag", "v1.2.0")
-    sha = git(project, "rev-parse", "HEAD")
-    result = release(project, "refs/tags/v1.2.0", tmp_path / "state")
-    assert result.ok, result
-    (build,) = result.calls_to("docker/build-push-action")
-    assert build["inputs"]["tags"].split() == [f"{IMAGE}:sha-{sha[:12]}", f"{IMAGE}:v1.2.0"]
-    docs = applied(tmp_path / "state")
-    assert {d["metadata"]["namespace"] for d in docs} == {"mlops-project"}
-    production = next(d for d in docs if d["kind"] == "Deployment")
-    assert production["spec"]["replicas"] == 3
-    assert recorded(bare, "production") == f"{IMAGE}@{DIGEST}"
-
-
-def test_failed_rollout_is_undone_and_not_recorded(release_project, tmp_path):
-    project, bare = release_project
-    head_before = subprocess.run(
-        ["git", "--git-dir", str(bare), "rev-parse", "main"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # A second push: one build again, and the SAME pull request is updated (with the App's token,
+    # auto-merge asked for).
     (project / "README.md").write_text((project / "README.md").read_text() + "\nA change.\n")
-    git(project, "commit", "-q", "-am", "Change the README")
-    result = release(project, "refs/heads/main", tmp_path / "state", rollout_fails=True)
+    commit(project, "Change the README")
+    gh = tmp_path / "gh-stub"
+    gh.mkdir()
+    (gh / "gh").write_text(f'#!/bin/sh\necho "$*" >> "{tmp_path}/gh.log"\n')
+    (gh / "gh").chmod(0o755)
+    second = release(project, state, build_digest=digest(2),
+                     vars={"BOT_APP_CLIENT_ID": "Iv1.123", "STAGING_AUTO_MERGE": "true"},
+                     env={"PATH": f"{gh}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert second.ok, second
+    assert len(second.calls_to("docker/build-push-action")) == 1
+    pulls = second.pulls()
+    assert list(pulls) == ["deploy/staging"]
+    pull = pulls["deploy/staging"]
+    assert (pull["creates"], pull["updates"], pull["number"]) == (1, 1, 101)
+    assert images_field(pull["files"][STAGING]) == [{"name": IMAGE, "digest": digest(2)}]
+    assert pull["token"] == "ghs_from_the_app"
+    assert (tmp_path / "gh.log").read_text().split() == ["pr", "merge", "--auto", "--squash", "101",
+                                                         "--repo", OWNER_REPO]  # fmt: skip
+
+
+def test_a_model_that_differs_from_dvc_lock_stops_the_release(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    lock_file = project / "dvc.lock"
+    lock = yaml.safe_load(lock_file.read_text())
+    for out in lock["stages"]["train"]["outs"]:
+        if out["path"].startswith("models/model"):
+            out["md5"] = "0" * 32  # a model nobody trained: not in the remote, not reproducible
+    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
+    commit(project, "A dvc.lock that names another model")
+    result = release(project, tmp_path / "state")
     assert not result.ok
-    assert result.jobs.get("image") == "success"
-    calls = (tmp_path / "state" / "kubectl.log").read_text().splitlines()
-    assert "-n mlops-project-staging rollout undo deployment/model-server" in calls
-    head_after = subprocess.run(
-        ["git", "--git-dir", str(bare), "rev-parse", "main"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert head_after == head_before  # nothing recorded: Git still names what runs
+    assert result.jobs.get("image") == "failure"
+    assert "Model differs from dvc.lock" in result.logs
+    assert not result.calls_to("docker/build-push-action") and result.pulls() == {}
 
 
-def test_set_image_rejects_a_reference_without_digest(release_project, tmp_path):
-    project, _ = release_project
-    script = project / "k8s/set-image.sh"
-    bad = subprocess.run([str(script), "k8s/overlays/staging", f"{IMAGE}:latest"], cwd=project,
-                         capture_output=True, text=True)  # fmt: skip
-    assert bad.returncode == 2 and "not an image by digest" in bad.stderr
-    missing = subprocess.run([str(script), "k8s/overlays/nowhere", f"{IMAGE}@{DIGEST}"], cwd=project,
-                             capture_output=True, text=True)  # fmt: skip
-    assert missing.returncode == 2 and "kustomization.yaml" in missing.stderr
+def promote_staging_by_merge(project: Path, ref: str) -> None:
+    """What merging a deploy/staging pull request leaves on main."""
+    run(["k8s/set-image.sh", "k8s/overlays/staging", ref], cwd=project)
+    commit(project, f"deploy(staging): {ref}")
+
+
+def test_version_tag_promotes_staging_digest_to_production_without_building(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(7)}")
+    staging_commit = git(project, "rev-parse", "HEAD")
+    git(project, "tag", "v1.2.3")
+    result = release(project, tmp_path / "state", ref="refs/tags/v1.2.3")
+    assert result.ok, result
+    assert result.jobs.get("image") in (None, "skipped"), result.jobs
+    assert not result.calls_to("docker/")
+    pull = result.pulls()["deploy/production"]
+    assert pull["changed_files"] == [PRODUCTION] and pull["title"] == "deploy(production): v1.2.3"
+    assert images_field(pull["files"][PRODUCTION]) == [{"name": IMAGE, "digest": digest(7)}]
+    assert rendered_image(project, pull["files"][PRODUCTION], "production") == f"{IMAGE}@{digest(7)}"
+    assert staging_commit in pull["body"] and "v1.2.3" in pull["body"]
+
+
+def test_version_tag_with_nothing_in_staging_fails_with_the_cause(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    git(project, "tag", "v0.1.0")
+    result = release(project, tmp_path / "state", ref="refs/tags/v0.1.0")
+    assert not result.ok
+    assert "staging has no image yet: merge a deploy/staging pull request first" in result.logs
+    assert result.pulls() == {}
+
+
+def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    git(project, "checkout", "-q", "-b", "feature")
+    payload = {**push_event(project, ref="refs/heads/feature"), "inputs": {"version": ""}}
+    result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
+    assert not result.ok
+    assert result.jobs.get("plan") == "failure"
+    assert "releases run from main or a v* tag only, not refs/heads/feature" in result.logs
+    assert not result.calls_to("docker/") and result.pulls() == {}
