@@ -62,6 +62,7 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
     ``append``/``recreate``/``delete``/``only_create``/``only_update``).
 ``pull_request_event(project, base="main", head=None, number=1, fork=False, action="synchronize")``,
 ``push_event(project, ref="refs/heads/main", before=None)``: event payloads with real SHAs from the repo.
+``kubectl_stand_in(state)``: a recording kubectl (no API server) as azure/setup-kubectl.
 ``workflow_actions(project)``: every ``owner/repo[/path]@ref`` the project's workflows use.
 
 Inputs are recorded as the ``INPUT_*`` variables GitHub and act pass to actions: names are
@@ -217,6 +218,54 @@ def workflow_actions(project: Path) -> list[str]:
 def _kind_for(uses: str) -> str:
     repo, sub, _ = _split(uses)
     return KIND_BY_REPO.get(f"{repo}/{sub}" if sub else repo, KIND_BY_REPO.get(repo, "record"))
+
+
+FAKE_KUBECTL = """#!/usr/bin/env bash
+# Stand-in kubectl: logs every call; `kustomize` is real; no API server is contacted.
+set -euo pipefail
+state={state}
+echo "$*" >> "$state/kubectl.log"
+args=("$@")
+if [ "${{args[0]}}" = "-n" ]; then args=("${{args[@]:2}}"); fi
+last="${{args[${{#args[@]}}-1]}}"
+case "${{args[0]}}" in
+  kustomize) exec /usr/bin/kubectl "$@" ;;
+  diff) echo "-  image: old"; echo "+  image: new"; exit 1 ;;
+  apply)
+    n=$(ls "$state" | grep -c '^applied-' || true)
+    cp "$last" "$state/applied-$((n + 1)).yaml"
+    echo "deployment.apps/model-server serverside-applied" ;;
+  rollout)
+    if [ "${{args[1]}}" = status ] && [ -f "$state/rollout-fails" ]; then
+      rm "$state/rollout-fails"
+      echo "error: deployment \\"model-server\\" exceeded its progress deadline" >&2
+      exit 1
+    fi
+    echo "deployment \\"model-server\\" ${{args[1]}} ok" ;;
+  *) echo "unexpected kubectl call: $*" >&2; exit 3 ;;
+esac
+"""
+
+
+def kubectl_stand_in(state: Path) -> Path:
+    """A stand-in for azure/setup-kubectl that puts a recording ``kubectl`` on PATH (there is no
+    API server here): every call is logged to ``state/kubectl.log``; ``kustomize`` runs the real
+    kubectl; ``diff`` answers a two-line diff (exit 1, as kubectl does when there are changes);
+    ``apply ... -f FILE`` keeps FILE as ``state/applied-<n>.yaml``; ``rollout status`` fails once
+    when ``state/rollout-fails`` exists (and removes it), other ``rollout`` calls succeed."""
+    folder = state / "own" / "setup-kubectl"
+    (folder / "bin").mkdir(parents=True, exist_ok=True)
+    shim = folder / "bin" / "kubectl"
+    shim.write_text(FAKE_KUBECTL.format(state=state))
+    shim.chmod(0o755)
+    (folder / "action.yml").write_text(yaml.safe_dump({
+        "name": "stand-in for azure/setup-kubectl",
+        "inputs": {"version": {"required": False}},
+        "runs": {"using": "composite", "steps": [
+            {"run": f'echo "{folder / "bin"}" >> "$GITHUB_PATH"', "shell": "bash"},
+        ]},
+    }))  # fmt: skip
+    return folder
 
 
 # --------------------------------------------------------------------------- events

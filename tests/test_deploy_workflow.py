@@ -3,8 +3,8 @@
 Every `run:` step executes as written: the branch guard, the choice of environments from the
 pushed commits, the readiness checks (`k8s/set-image.sh --show`), `kubectl kustomize` of the
 overlay, the revert of a failed change with git. There is no Kubernetes API server here, so
-setup-kubectl is a stand-in that puts a recording `kubectl` on PATH: `kustomize` is the real
-kubectl's, `diff` answers a diff, `apply` keeps exactly the manifests it was sent, and
+setup-kubectl is the harness's `kubectl_stand_in`, a recording `kubectl` on PATH: `kustomize` is
+the real kubectl's, `diff` answers a diff, `apply` keeps exactly the manifests it was sent, and
 `rollout status` succeeds or fails as a test asks. Artifacts and pull requests are the act
 harness's stand-ins.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import push_event, run_act
+from act_harness import kubectl_stand_in, push_event, run_act
 from helpers import bake, commit, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
@@ -26,32 +26,6 @@ WORKFLOW = ".github/workflows/deploy.yml"
 IMAGE = "ghcr.io/jane-doe/mlops-project"
 DIGEST = "sha256:" + "c0de" * 16
 SETUP_KUBECTL = "azure/setup-kubectl@829323503d1be3d00ca8346e5391ca0b07a9ab0d"
-
-FAKE_KUBECTL = """#!/usr/bin/env bash
-# Stand-in kubectl: logs every call; `kustomize` is real; no API server is contacted.
-set -euo pipefail
-state={state}
-echo "$*" >> "$state/kubectl.log"
-args=("$@")
-if [ "${{args[0]}}" = "-n" ]; then args=("${{args[@]:2}}"); fi
-last="${{args[${{#args[@]}}-1]}}"
-case "${{args[0]}}" in
-  kustomize) exec /usr/bin/kubectl "$@" ;;
-  diff) echo "-  image: old"; echo "+  image: new"; exit 1 ;;
-  apply)
-    n=$(ls "$state" | grep -c '^applied-' || true)
-    cp "$last" "$state/applied-$((n + 1)).yaml"
-    echo "deployment.apps/model-server serverside-applied" ;;
-  rollout)
-    if [ "${{args[1]}}" = status ] && [ -f "$state/rollout-fails" ]; then
-      rm "$state/rollout-fails"
-      echo "error: deployment \\"model-server\\" exceeded its progress deadline" >&2
-      exit 1
-    fi
-    echo "deployment \\"model-server\\" ${{args[1]}} ok" ;;
-  *) echo "unexpected kubectl call: $*" >&2; exit 3 ;;
-esac
-"""
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -71,22 +45,6 @@ def gitops_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy(project: Path, destination: Path) -> Path:
     subprocess.run(["cp", "-a", str(project), str(destination)], check=True)
     return destination
-
-
-def kubectl_stand_in(state: Path) -> Path:
-    folder = state / "own" / "setup-kubectl"
-    (folder / "bin").mkdir(parents=True, exist_ok=True)
-    shim = folder / "bin" / "kubectl"
-    shim.write_text(FAKE_KUBECTL.format(state=state))
-    shim.chmod(0o755)
-    (folder / "action.yml").write_text(yaml.safe_dump({
-        "name": "stand-in for azure/setup-kubectl",
-        "inputs": {"version": {"required": False}},
-        "runs": {"using": "composite", "steps": [
-            {"run": f'echo "{folder / "bin"}" >> "$GITHUB_PATH"', "shell": "bash"},
-        ]},
-    }))  # fmt: skip
-    return folder
 
 
 def deploy(project: Path, state: Path, event: str = "push", payload: dict | None = None,

@@ -136,8 +136,15 @@ def test_accepted_findings_are_really_ignored_not_absent(baked, name):
     """With ignores switched off, the auditor persona reports exactly the accepted findings."""
     project = baked[name]
     result = subprocess.run(
-        [_tool("zizmor"), "--offline", "--persona=auditor", "--no-ignores", "--format", "json",
-         str(project / ".github")],
+        [
+            _tool("zizmor"),
+            "--offline",
+            "--persona=auditor",
+            "--no-ignores",
+            "--format",
+            "json",
+            str(project / ".github"),
+        ],
         capture_output=True,
         text=True,
     )
