@@ -12,7 +12,8 @@ PYTEST_WORKERS ?= 2
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh
+$(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh \
+		tests/argocd/package.json tests/argocd/package-lock.json
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,6 +21,9 @@ $(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_s
 	@# checkov pins versions that clash with the test venv: it gets a venv of its own.
 	test -x .venv-checkov/bin/python || $(PYTHON_BOOTSTRAP) -m venv .venv-checkov
 	.venv-checkov/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@# Argo CD's own types for tests/test_k8s.py (@kubernetes-models/argo-cd + tsc), from npm, pinned by the lock file.
+	mkdir -p .node-tools && cp tests/argocd/package.json tests/argocd/package-lock.json .node-tools/
+	npm ci --prefix .node-tools --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: install

@@ -30,6 +30,22 @@ def remove_dvc_remote_action(root: Path, remote: str) -> None:
         shutil.rmtree(root / REMOTE_ACTION, ignore_errors=True)
 
 
+DEPLOY_WORKFLOW = Path(".github/workflows/deploy.yml")
+ARGOCD_DIR = Path("k8s/argocd")
+
+
+def select_deploy_mode(root: Path, mode: str) -> None:
+    """One way for the cluster to follow Git: the deploy workflow pushes, or Argo CD pulls.
+
+    Both at once would apply every merge twice and fight over the objects, so each mode removes
+    the other's files. The promotion pull requests are the same in both modes.
+    """
+    if mode == "argocd":
+        (root / DEPLOY_WORKFLOW).unlink(missing_ok=True)
+    else:
+        shutil.rmtree(root / ARGOCD_DIR, ignore_errors=True)
+
+
 def remove_empty_files(root: Path) -> None:
     """Drop files that rendered to nothing (a whole file switched off by an option)."""
     for path in root.rglob("*"):
@@ -56,6 +72,7 @@ def main(root: Path, context: dict[str, str]) -> None:
     remove_dev_caches(root)
     select_license(root, context["license"])
     remove_dvc_remote_action(root, context["dvc_remote"])
+    select_deploy_mode(root, context["deploy"])
     remove_empty_files(root)
 
 

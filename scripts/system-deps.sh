@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the full test suite needs (container builds, local registry, kustomize).
+# Debian packages the full test suite needs (container builds, local registry, kustomize, node).
 # Idempotent; run as root (CI) or with sudo. Skips quietly when everything is present.
 set -euo pipefail
 APT_PACKAGES=(
@@ -16,6 +16,11 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# node and npm install the Argo CD schema validators (tests/argocd); any install of them will do
+# (GitHub's runners have one), else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

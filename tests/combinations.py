@@ -31,7 +31,8 @@ SUPPORTED: dict[str, dict[str, str]] = {
         "dvc_remote_url": "azure://container/dvc",
         "license": "none",
     },
-    "long-names-ssh-custom-cron": {
+    # Also the pull deploy mode: Argo CD Applications instead of the deploy workflow.
+    "long-names-ssh-custom-cron-argocd": {
         "project_name": "Customer Churn Forecasting Service",
         "package_name": "customer_churn_forecasting_service_model",
         "description": 'Predicts churn; "quotes", back\\slashes and: colons survive',
@@ -42,6 +43,7 @@ SUPPORTED: dict[str, dict[str, str]] = {
         "dvc_remote_url": "ssh://dvc@storage.example.com/srv/dvc",
         "k8s_namespace": "ml-production",
         "drift_schedule": "*/30 2-4 1,15 * MON-FRI",
+        "deploy": "argocd",
     },
     "regression-random-forest": {"task": "regression", "model_family": "random_forest"},
 }

@@ -81,6 +81,14 @@ def test_answers_reach_the_project(baked, name):
     assert f'train = ["dvc{plugin[answers.get("dvc_remote", "none")]}>=' in pyproject
     makefile = (project / "Makefile").read_text()
     assert f"DVC_REMOTE_URL ?= {answers.get('dvc_remote_url', '')}".rstrip() in makefile
+    # deploy: the deploy workflow applies merged overlays (actions), or Argo CD pulls them (argocd).
+    deploy = answers.get("deploy", "actions")
+    assert (project / ".github/workflows/deploy.yml").is_file() is (deploy == "actions")
+    assert sorted(p.name for p in (project / "k8s/argocd").glob("*")) == (
+        ["kustomization.yaml", "production.yaml", "project.yaml", "staging.yaml"]
+        if deploy == "argocd"
+        else []
+    )
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ def test_invalid_input_fails_in_pre_gen_hook_and_leaves_nothing(name, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("python_version", "3.9"), ("task", "clustering"), ("license", "GPL")]
+    ("field", "value"),
+    [("python_version", "3.9"), ("task", "clustering"), ("license", "GPL"), ("deploy", "flux")],
 )
 def test_choice_outside_the_list_is_rejected(field, value, tmp_path):
     # cookiecutter refuses it first; the hook's own check covers replayed or hand-edited answers.
@@ -173,6 +174,31 @@ def test_remove_dvc_remote_action(tmp_path, remote, kept):
     (action / "action.yml").write_text("name: x\n")
     post.remove_dvc_remote_action(tmp_path, remote)
     assert action.exists() is kept
+
+
+def _deploy_tree(root: Path) -> None:
+    (root / post.DEPLOY_WORKFLOW).parent.mkdir(parents=True)
+    (root / post.DEPLOY_WORKFLOW).write_text("name: deploy\n")
+    (root / ".github/workflows/release.yml").write_text("name: release\n")
+    (root / post.ARGOCD_DIR).mkdir(parents=True)
+    (root / post.ARGOCD_DIR / "staging.yaml").write_text("kind: Application\n")
+    (root / "k8s/overlays/staging").mkdir(parents=True)
+    (root / "k8s/overlays/staging/kustomization.yaml").write_text("images: []\n")
+
+
+@pytest.mark.parametrize(
+    ("mode", "left"),
+    [
+        ("actions", {".github/workflows/deploy.yml", ".github/workflows/release.yml"}),
+        ("argocd", {".github/workflows/release.yml", "k8s/argocd/staging.yaml"}),
+    ],
+)
+def test_select_deploy_mode_keeps_one_way_to_deploy(tmp_path, mode, left):
+    _deploy_tree(tmp_path)
+    post.select_deploy_mode(tmp_path, mode)
+    files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    # The overlays and the promotion (release) workflow are the same in both modes.
+    assert files == left | {"k8s/overlays/staging/kustomization.yaml"}
 
 
 def test_remove_empty_files_keeps_init_and_content(tmp_path):

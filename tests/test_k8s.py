@@ -5,6 +5,11 @@ No Kubernetes API server can run here, so verification stops just before `kubect
 checks the result against the API schemas, and checkov must report zero failed checks on the
 rendered manifests and on the Dockerfile. Every checkov skip is inline, carries a reason, and is
 counted here, so adding one is a visible change.
+
+`k8s/set-image.sh` (the image by digest in each overlay's kustomize `images:` field) is run for
+real and its result rendered. With `deploy=argocd`, the Argo CD objects are checked against Argo
+CD's own types by tests/argocd/validate.mjs (npm `@kubernetes-models/argo-cd`, installed into
+.node-tools/ by `make install`), and the validator is shown to reject broken Applications.
 """
 
 from __future__ import annotations
@@ -19,12 +24,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from combinations import SUPPORTED
 from helpers import BIN, TEMPLATE, bake
 
 OVERLAYS = ("staging", "production")
+ZERO_DIGEST = "sha256:" + "0" * 64
+DIGEST = "sha256:" + "3f" * 32
+OTHER_DIGEST = "sha256:" + "a1" * 32
+# The fields of one entry of kustomize's `images:` (sigs.k8s.io/kustomize/api/types.Image).
+KUSTOMIZE_IMAGE_FIELDS = {"name", "newName", "newTag", "digest"}
+ARGOCD_VALIDATOR = TEMPLATE / "tests/argocd/validate.mjs"
 # Every inline checkov skip in the generated project: (file, check id). Reasons are required.
 EXPECTED_SKIPS = {("Dockerfile", "CKV_DOCKER_7")}
 KINDS = {
+    "Namespace",
     "ServiceAccount",
     "Deployment",
     "Service",
@@ -54,23 +67,34 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     answers = (
         {}
         if request.param == "default"
-        else {"project_name": "Churn Model", "github_owner": "Acme-Corp", "k8s_namespace": "ml-serving"}
+        else {
+            "project_name": "Churn Model",
+            "github_owner": "Acme-Corp",
+            "k8s_namespace": "ml-serving",
+            "deploy": "argocd",
+        }
     )
     path = bake(tmp_path_factory.mktemp(f"k8s-{request.param}"), **answers)
+    owner = answers.get("github_owner", "jane-doe")
     expected = {
         "slug": path.name,
-        "owner": answers.get("github_owner", "jane-doe").lower(),  # image names are lowercase
+        "owner": owner,
+        "image": f"ghcr.io/{owner.lower()}/{path.name}",  # image names are lowercase
         "namespace": answers.get("k8s_namespace", path.name),
+        "deploy": answers.get("deploy", "actions"),
     }
     return path, expected
 
 
-def render(project: Path, overlay: str) -> str:
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(project / "k8s/overlays" / overlay)], capture_output=True, text=True
-    )
+def kustomize(folder: Path) -> str:
+    """What `kubectl apply -k FOLDER` would send (kubectl's built-in kustomize)."""
+    result = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def render(project: Path, overlay: str) -> str:
+    return kustomize(project / "k8s/overlays" / overlay)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +108,11 @@ def rendered(project, tmp_path_factory) -> dict[str, Path]:
 
 
 def documents(path: Path) -> dict[str, dict]:
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(path.read_text()) if doc}
+    return documents_of(path.read_text())
+
+
+def documents_of(text: str) -> dict[str, dict]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(text) if doc}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -92,15 +120,12 @@ def test_overlay_renders_a_locked_down_deployment(project, rendered, overlay):
     _, expected = project
     docs = documents(rendered[overlay])
     assert set(docs) == KINDS
-    namespace = expected["namespace"] + ("-staging" if overlay == "staging" else "")
-    assert {doc["metadata"]["namespace"] for doc in docs.values()} == {namespace}
     assert all(doc["metadata"]["labels"]["app.kubernetes.io/instance"] == overlay for doc in docs.values())
 
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert re.fullmatch(
-        rf"ghcr\.io/{expected['owner']}/{expected['slug']}@sha256:[0-9a-f]{{64}}", container["image"]
-    )
+    # Nothing promoted yet: the overlay's `images:` holds the all-zero placeholder digest.
+    assert container["image"] == f"{expected['image']}@{ZERO_DIGEST}"
     assert pod["automountServiceAccountToken"] is False
     assert docs["ServiceAccount"]["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == docs["ServiceAccount"]["metadata"]["name"]
@@ -130,6 +155,23 @@ def test_overlay_renders_a_locked_down_deployment(project, rendered, overlay):
         == docs["Deployment"]["metadata"]["name"]
     )
     assert docs["NetworkPolicy"]["spec"]["egress"] == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_creates_its_restricted_namespace_and_puts_everything_in_it(project, rendered, overlay):
+    _, expected = project
+    docs = list(yaml.safe_load_all(rendered[overlay].read_text()))
+    (namespace,) = [doc for doc in docs if doc["kind"] == "Namespace"]
+    name = expected["namespace"] + ("-staging" if overlay == "staging" else "")
+    assert namespace["metadata"]["name"] == name
+    assert "namespace" not in namespace["metadata"]  # cluster-scoped
+    labels = namespace["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest"
+    others = [doc for doc in docs if doc["kind"] != "Namespace"]
+    assert len(others) == len(KINDS) - 1
+    assert {doc["metadata"].get("namespace") for doc in others} == {name}
 
 
 def test_overlays_differ_in_size(rendered):
@@ -221,3 +263,256 @@ def test_set_image_script_passes_shellcheck(project):
         [str(BIN / "shellcheck"), str(path / "k8s/set-image.sh")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
+
+
+# --- k8s/set-image.sh: the image by digest in kustomize's `images:` field --------------------------
+
+
+@pytest.fixture
+def overlays(project, tmp_path) -> Path:
+    """A copy of the project's k8s/ folder that a test may change (the baked project is shared)."""
+    path, _ = project
+    shutil.copytree(path / "k8s", tmp_path / "k8s")
+    return tmp_path
+
+
+def set_image(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["k8s/set-image.sh", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def deployment_image(cwd: Path, overlay: str) -> str:
+    (container,) = documents_of(render(cwd, overlay))["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return container["image"]
+
+
+def without_images_block(text: str) -> list[str]:
+    """The file's lines outside its `images:` block (which ends at the next top-level line)."""
+    kept, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("images:"):
+            inside = True
+            continue
+        if inside and line[:1] not in ("", " ", "-"):
+            inside = False
+        if not inside:
+            kept.append(line)
+    return kept
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_set_image_writes_kustomize_images_field_and_show_reads_it(project, overlays, overlay):
+    _, expected = project
+    kustomization = overlays / "k8s/overlays" / overlay / "kustomization.yaml"
+    before = kustomization.read_text()
+    assert yaml.safe_load(before)["images"] == [{"name": expected["image"], "digest": ZERO_DIGEST}]
+
+    ref = f"{expected['image']}@{DIGEST}"
+    result = set_image(overlays, f"k8s/overlays/{overlay}/", ref)  # trailing slash as a shell completes it
+    assert result.returncode == 0, result.stderr
+    after = kustomization.read_text()
+    # Exactly the block `kustomize edit set image NAME@DIGEST` writes, at the end; nothing else changed.
+    assert after.endswith(f"images:\n- name: {expected['image']}\n  digest: {DIGEST}\n")
+    assert without_images_block(after) == without_images_block(before)
+    assert [line for line in after.splitlines() if line.startswith("#")] == [
+        line for line in before.splitlines() if line.startswith("#")
+    ]
+    images = yaml.safe_load(after)["images"]
+    assert images == [{"name": expected["image"], "digest": DIGEST}]
+    assert set(images[0]) <= KUSTOMIZE_IMAGE_FIELDS
+
+    assert deployment_image(overlays, overlay) == ref
+    shown = set_image(overlays, "--show", f"k8s/overlays/{overlay}")
+    assert (shown.returncode, shown.stdout, shown.stderr) == (0, ref + "\n", "")
+    # Idempotent: the same reference again changes nothing.
+    assert set_image(overlays, f"k8s/overlays/{overlay}", ref).returncode == 0
+    assert kustomization.read_text() == after
+    # The other overlay is untouched.
+    other = next(o for o in OVERLAYS if o != overlay)
+    assert deployment_image(overlays, other) == f"{expected['image']}@{ZERO_DIGEST}"
+
+
+def test_set_image_with_another_image_name_writes_new_name(project, overlays):
+    _, expected = project
+    mirror = "registry.example.com:5000/mirror/model-server"
+    # A tag next to the digest is dropped: the runtime pulls by digest anyway.
+    result = set_image(overlays, "k8s/overlays/staging", f"{mirror}:v1.2.3@{OTHER_DIGEST}")
+    assert result.returncode == 0, result.stderr
+    images = yaml.safe_load((overlays / "k8s/overlays/staging/kustomization.yaml").read_text())["images"]
+    # `name` stays what the base Deployment says, so kustomize still finds the container.
+    assert images == [{"name": expected["image"], "newName": mirror, "digest": OTHER_DIGEST}]
+    assert deployment_image(overlays, "staging") == f"{mirror}@{OTHER_DIGEST}"
+    shown = set_image(overlays, "--show", "k8s/overlays/staging")
+    assert shown.stdout == f"{mirror}@{OTHER_DIGEST}\n"
+    # Back to the base name: newName goes away again.
+    assert set_image(overlays, "k8s/overlays/staging", f"{expected['image']}@{DIGEST}").returncode == 0
+    images = yaml.safe_load((overlays / "k8s/overlays/staging/kustomization.yaml").read_text())["images"]
+    assert images == [{"name": expected["image"], "digest": DIGEST}]
+
+
+def test_set_image_keeps_what_follows_the_block(project, overlays):
+    _, expected = project
+    kustomization = overlays / "k8s/overlays/production/kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text() + "# a note after the block\ncommonAnnotations:\n  team: ml # owner\n"
+    )
+    assert set_image(overlays, "k8s/overlays/production", f"{expected['image']}@{DIGEST}").returncode == 0
+    text = kustomization.read_text()
+    assert text.endswith(
+        f"  digest: {DIGEST}\n# a note after the block\ncommonAnnotations:\n  team: ml # owner\n"
+    )
+    deployment = documents_of(render(overlays, "production"))["Deployment"]
+    assert deployment["metadata"]["annotations"] == {"team": "ml"}
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{expected['image']}@{DIGEST}"
+
+
+def test_set_image_rejects_bad_input_and_writes_nothing(project, overlays):
+    _, expected = project
+    kustomization = overlays / "k8s/overlays/staging/kustomization.yaml"
+    before = kustomization.read_text()
+    for ref in (
+        f"{expected['image']}:latest",
+        f"{expected['image']}@sha256:abc",
+        f"{expected['image']}@{DIGEST} x",
+    ):
+        result = set_image(overlays, "k8s/overlays/staging", ref)
+        assert result.returncode == 2
+        assert f"error: '{ref}' is not an image by digest" in result.stderr
+    missing = set_image(overlays, "k8s/overlays/nowhere", f"{expected['image']}@{DIGEST}")
+    assert missing.returncode == 2
+    assert "k8s/overlays/nowhere has no kustomization.yaml" in missing.stderr
+    for args in ((), ("k8s/overlays/staging",), ("--show",), ("--show", "a", "b")):
+        usage = set_image(overlays, *args)
+        assert usage.returncode == 2 and "usage:" in usage.stderr, args
+    # Two images in the block: the script does not guess which one to change.
+    kustomization.write_text(before + "- name: busybox\n  newTag: '1.36'\n")
+    two = set_image(overlays, "k8s/overlays/staging", f"{expected['image']}@{DIGEST}")
+    assert two.returncode == 2 and "images: has 2 entries" in two.stderr
+    kustomization.write_text(before)
+    assert not list(kustomization.parent.glob(".kustomization.yaml.*"))  # no temporary file left
+    assert kustomization.read_text() == before
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_show_says_nothing_was_promoted_yet(overlays, overlay):
+    result = set_image(overlays, "--show", f"k8s/overlays/{overlay}")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert f"nothing promoted to {overlay} yet" in result.stderr
+
+
+# --- deploy=argocd: Argo CD Applications validated against Argo CD's own schema -----------------
+
+ARGOCD_COMBOS = sorted(name for name, answers in SUPPORTED.items() if answers.get("deploy") == "argocd")
+
+
+def argocd_validate(docs: list[dict]) -> tuple[int, list[dict]]:
+    """Run tests/argocd/validate.mjs (@kubernetes-models/argo-cd, installed by `make install`)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found: install Node.js (scripts/system-deps.sh does), then `make install`")
+    result = subprocess.run(
+        [node, str(ARGOCD_VALIDATOR)], input=json.dumps(docs), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode in (0, 1), result.stderr  # 2: validators not installed
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module", params=ARGOCD_COMBOS)
+def argocd_project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    answers = SUPPORTED[request.param]
+    return bake(tmp_path_factory.mktemp(f"argocd-{request.param}"), **answers), answers
+
+
+def test_there_is_an_argocd_combination():
+    assert ARGOCD_COMBOS
+
+
+def test_argocd_applications_validate_and_point_at_the_overlays(argocd_project):
+    path, answers = argocd_project
+    assert not (path / ".github/workflows/deploy.yml").exists()
+    docs = [doc for doc in yaml.safe_load_all(kustomize(path / "k8s/argocd")) if doc]
+
+    code, reports = argocd_validate(docs)
+    assert code == 0, reports
+    assert sorted((r["kind"], r["name"]) for r in reports) == sorted(
+        (doc["kind"], doc["metadata"]["name"]) for doc in docs
+    )
+    assert all(r["errors"] == [] for r in reports)
+
+    (project,) = [doc for doc in docs if doc["kind"] == "AppProject"]
+    apps = {doc["spec"]["source"]["path"]: doc for doc in docs if doc["kind"] == "Application"}
+    assert set(apps) == {f"k8s/overlays/{overlay}" for overlay in OVERLAYS}
+    repo = f"https://github.com/{answers['github_owner']}/{path.name}.git"
+    assert project["spec"]["sourceRepos"] == [repo]
+    for overlay in OVERLAYS:
+        app = apps[f"k8s/overlays/{overlay}"]
+        spec = app["spec"]
+        assert app["metadata"]["namespace"] == project["metadata"]["namespace"] == "argocd"
+        assert spec["project"] == project["metadata"]["name"]
+        assert spec["source"]["repoURL"] == repo
+        assert spec["source"]["targetRevision"] == "main"
+        # The Application's namespace is the one the overlay's own Namespace manifest creates.
+        rendered = documents_of(render(path, overlay))
+        namespace = rendered["Namespace"]["metadata"]["name"]
+        assert spec["destination"]["namespace"] == namespace
+        assert spec["destination"] in project["spec"]["destinations"]
+        assert "CreateNamespace=true" not in spec["syncPolicy"].get("syncOptions", [])
+        # Both environments sync automatically: merging the (reviewed) promotion PR is the deploy.
+        assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    # The only cluster-scoped object the project may create is the Namespace.
+    assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+
+
+def test_argocd_validator_rejects_broken_applications(argocd_project):
+    path, _ = argocd_project
+    app = yaml.safe_load((path / "k8s/argocd/staging.yaml").read_text())
+    assert argocd_validate([app])[0] == 0
+
+    no_destination = json.loads(json.dumps(app))
+    del no_destination["spec"]["destination"]
+    wrong_type = json.loads(json.dumps(app))
+    wrong_type["spec"]["syncPolicy"]["automated"]["prune"] = "yes"
+    no_repo = json.loads(json.dumps(app))
+    no_repo["spec"]["source"]["repoURL"] = 42
+    # A typo the schema lets through (the API server would drop the field: an app that never syncs).
+    typo = json.loads(json.dumps(app))
+    typo["spec"]["syncPolicy"]["automatd"] = typo["spec"]["syncPolicy"].pop("automated")
+    code, reports = argocd_validate([no_destination, wrong_type, no_repo, typo, app])
+    assert code == 1
+    assert "must have required property destination" in " ".join(reports[0]["errors"])
+    assert "automated/prune must be boolean" in " ".join(reports[1]["errors"])
+    assert "source/repoURL must be string" in " ".join(reports[2]["errors"])
+    assert reports[3]["errors"] == [
+        "TS2353: Object literal may only specify known properties, "
+        "and '\"automatd\"' does not exist in type 'ISyncPolicy'."
+    ]
+    assert reports[4]["errors"] == []
+    # Not an Argo CD object at all.
+    code, reports = argocd_validate([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}])
+    assert code == 1 and "not an argoproj.io/v1alpha1 Application" in reports[0]["errors"][0]
+
+
+def test_one_deploy_mode_per_project(project):
+    """The deploy workflow pushes, or Argo CD pulls: never both (they would fight over the objects)."""
+    path, expected = project
+    assert (path / ".github/workflows/deploy.yml").exists() is (expected["deploy"] == "actions")
+    assert (path / "k8s/argocd").exists() is (expected["deploy"] == "argocd")
+
+
+@pytest.mark.parametrize("mode", ["actions", "argocd"])
+def test_generated_make_k8s_render(tmp_path, mode):
+    path = bake(tmp_path, deploy=mode)
+    result = subprocess.run(["make", "k8s-render"], cwd=path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = {p.name for p in (path / "build/k8s").iterdir()}
+    assert rendered == {"staging.yaml", "production.yaml"} | ({"argocd.yaml"} if mode == "argocd" else set())
+    for overlay in OVERLAYS:
+        assert f"image in {overlay}: error: nothing promoted to {overlay} yet" in result.stdout
+    subprocess.run(
+        ["k8s/set-image.sh", "k8s/overlays/staging", f"ghcr.io/jane-doe/{path.name}@{DIGEST}"],
+        cwd=path,
+        check=True,
+    )
+    result = subprocess.run(["make", "k8s-render"], cwd=path, capture_output=True, text=True)
+    assert f"image in staging: ghcr.io/jane-doe/{path.name}@{DIGEST}\n" in result.stdout
+    assert f"image: ghcr.io/jane-doe/{path.name}@{DIGEST}" in (path / "build/k8s/staging.yaml").read_text()
