@@ -5,15 +5,14 @@ DVC remote (another local folder), as a real deployment would. A test replaces t
 then runs `.github/workflows/drift.yml` under act (`schedule` or `workflow_dispatch`): every
 `run:` step runs as written (`dvc pull`, `dvc update`, the drift check, `make repro`, `dvc push`,
 the pull-request text); setup-python, the Actions cache and artifact upload are the harness's
-stand-ins, the GitHub App token a recorded stand-in, and peter-evans/create-pull-request a
-stand-in that stages the paths it would commit and records them with its inputs.
+stand-ins, the GitHub App token a recorded stand-in, and peter-evans/create-pull-request the
+harness's stand-in (it stages the paths it would commit; one pull request per branch).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,58 +24,8 @@ from helpers import python, run, trained_copy
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
 WORKFLOW = ".github/workflows/drift.yml"
-CREATE_PR = "peter-evans/create-pull-request@5f6978faf089d4d20b00c7766989d076bb2fc7f1"
 APP_TOKEN = "actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3"
 DATA = "data/raw/breast_cancer.csv"
-
-RECORD_PR = textwrap.dedent(
-    """
-    import json, os, subprocess, sys
-    record = {k[6:].lower().replace("_", "-"): v for k, v in os.environ.items() if k.startswith("INPUT_")}
-    for path in [p.strip() for p in record.get("add-paths", "").splitlines() if p.strip()]:
-        subprocess.run(["git", "add", "--", path], check=False)
-    staged = ["git", "diff", "--cached", "--name-only", "HEAD"]
-    changed = subprocess.run(staged, capture_output=True, text=True)
-    record["changed_files"] = changed.stdout.split()
-    body_path = record.get("body-path")
-    record["body"] = open(body_path, encoding="utf-8").read() if body_path else record.get("body", "")
-    with open(sys.argv[1], "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\\n")
-    """
-)
-
-
-def create_pr_stand_in(folder: Path, record_file: Path) -> Path:
-    """A composite stand-in for create-pull-request: `git add` its add-paths, record what is staged."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "record.py").write_text(RECORD_PR)
-    inputs = [
-        "token",
-        "branch",
-        "delete-branch",
-        "title",
-        "body",
-        "body-path",
-        "labels",
-        "commit-message",
-        "add-paths",
-    ]
-    action = {
-        "name": "stand-in for peter-evans/create-pull-request",
-        "inputs": {name: {"required": False} for name in inputs},
-        "runs": {
-            "using": "composite",
-            "steps": [
-                {
-                    "shell": "bash",
-                    "env": {f"INPUT_{n.upper().replace('-', '_')}": f"${{{{ inputs.{n} }}}}" for n in inputs},
-                    "run": f'"{sys.executable}" "{folder / "record.py"}" "{record_file}"',
-                }
-            ],
-        },
-    }
-    (folder / "action.yml").write_text(yaml.safe_dump(action, sort_keys=False))
-    return folder
 
 
 def git(project: Path, *args: str) -> str:
@@ -126,10 +75,8 @@ def new_batch(project: Path, drift: bool, seed: int) -> None:
 
 
 def act(project: Path, tmp_path: Path, event: str, vars: dict[str, str] | None = None):
-    record = tmp_path / "pull-requests.jsonl"
     state = tmp_path / "act-state"
     stand_ins = {
-        CREATE_PR: create_pr_stand_in(tmp_path / "create-pr", record),
         APP_TOKEN: make_stand_in(
             APP_TOKEN,
             "record",
@@ -139,27 +86,27 @@ def act(project: Path, tmp_path: Path, event: str, vars: dict[str, str] | None =
         ).path,
     }
     result = run_act(project, event, WORKFLOW, stand_ins=stand_ins, vars=vars, state_dir=state)
-    prs = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+    prs = [{"branch": branch, **pull} for branch, pull in result.pulls().items()]
     return result, prs
 
 
 def uploaded_report(result) -> Path:
     calls = result.calls_to("actions/upload-artifact")
     assert [c["inputs"]["name"] for c in calls] == ["drift-report"], result
-    # The stand-in keeps the workspace-relative path (GitHub would drop the common prefix).
-    return result.artifacts_dir / "drift-report" / "reports" / "drift"
+    # One folder uploaded: its files at the artifact's root, as on GitHub.
+    return result.artifacts_dir / "drift-report"
 
 
 def test_drifted_data_opens_one_retraining_pull_request(bucket_project, tmp_path):
     project = trained_copy(bucket_project, tmp_path / "project" / bucket_project.name)
     new_batch(project, drift=True, seed=1)
-    result, prs = act(project, tmp_path, "schedule", vars={"RETRAIN_APP_ID": "12345"})
+    result, prs = act(project, tmp_path, "schedule", vars={"BOT_APP_CLIENT_ID": "Iv1.12345"})
     assert result.ok, result
     assert len(prs) == 1, result
     pr = prs[0]
     assert f"{DATA}.dvc" in pr["changed_files"] and "dvc.lock" in pr["changed_files"], pr["changed_files"]
     assert "metrics.json" in pr["changed_files"]
-    assert pr["branch"] == "retrain/drift" and pr["labels"] == "retrain"
+    assert pr["branch"] == "retrain/drift" and pr["labels"] == ["retrain"]
     assert pr["token"] == "ghs_from_the_app"  # the App token wins over PAT and GITHUB_TOKEN
     assert pr["title"].startswith("Retrain on drifted data")
     body = pr["body"]
