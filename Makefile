@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: help
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh \
 		tests/argocd/package.json tests/argocd/package-lock.json
