@@ -158,9 +158,9 @@ def test_a_model_that_differs_from_dvc_lock_stops_the_release(release_project, t
     lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
     commit(project, "A dvc.lock that names another model")
     result = release(project, tmp_path / "state")
-    assert not result.ok
+    assert not result.ok, result
     assert result.jobs.get("image") == "failure"
-    assert "Model differs from dvc.lock" in result.logs
+    assert "Model differs from dvc.lock" in result.logs, result
     assert not result.calls_to("docker/build-push-action") and result.pulls() == {}
 
 
@@ -190,8 +190,8 @@ def test_version_tag_with_nothing_in_staging_fails_with_the_cause(release_projec
     project = trained_copy(release_project, tmp_path / "mlops-project")
     git(project, "tag", "v0.1.0")
     result = release(project, tmp_path / "state", ref="refs/tags/v0.1.0")
-    assert not result.ok
-    assert "staging has no image yet: merge a deploy/staging pull request first" in result.logs
+    assert not result.ok, result
+    assert "staging has no image yet: merge a deploy/staging pull request first" in result.logs, result
     assert result.pulls() == {}
 
 
@@ -200,7 +200,7 @@ def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
     git(project, "checkout", "-q", "-b", "feature")
     payload = {**push_event(project, ref="refs/heads/feature"), "inputs": {"version": ""}}
     result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
-    assert not result.ok
+    assert not result.ok, result
     assert result.jobs.get("plan") == "failure"
-    assert "releases run from main or a v* tag only, not refs/heads/feature" in result.logs
+    assert "releases run from main or a v* tag only, not refs/heads/feature" in result.logs, result
     assert not result.calls_to("docker/") and result.pulls() == {}
