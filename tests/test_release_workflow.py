@@ -204,3 +204,20 @@ def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
     assert result.jobs.get("plan") == "failure"
     assert "releases run from main or a v* tag only, not refs/heads/feature" in result.logs, result
     assert not result.calls_to("docker/") and result.pulls() == {}
+
+
+def test_dispatch_with_a_version_from_main_promotes_and_a_bad_version_is_refused(release_project, tmp_path):
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(9)}")
+    payload = {**push_event(project), "inputs": {"version": "v2.0.0"}}
+    result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
+    assert result.ok, result
+    assert not result.calls_to("docker/")
+    pull = result.pulls()["deploy/production"]
+    assert pull["title"] == "deploy(production): v2.0.0"
+    assert images_field(pull["files"][PRODUCTION]) == [{"name": IMAGE, "digest": digest(9)}]
+
+    payload = {**push_event(project), "inputs": {"version": "2.0"}}
+    bad = release(project, tmp_path / "state-bad", event="workflow_dispatch", payload=payload)
+    assert not bad.ok, bad
+    assert "version '2.0' is not v<major>.<minor>.<patch>" in bad.logs, bad
