@@ -8,18 +8,19 @@ import pandas as pd
 
 from .config import DataParams
 from .errors import UserError
+from .features import to_numbers
 
 
 def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
-    """Read a CSV, turning every way it can fail into a UserError that says what to do."""
+    """Read a CSV into pandas (the one CSV reader): every failure is a UserError saying what to do."""
     path = Path(path)
     if not path.exists():
         raise UserError(
-            f"data file {path} does not exist: copy your CSV there and `dvc add` it, "
-            "or fix data.path in params.yaml (run `make data` for the bundled sample)"
+            f"data file {path} does not exist: copy your CSV there (and `dvc add` it) or fix the path "
+            "in params.yaml (data.path, drift.current); `make data` writes the bundled sample"
         )
     if path.is_dir():
-        raise UserError(f"data.path {path} is a directory; point it at a CSV file")
+        raise UserError(f"{path} is a directory: point it at a CSV file")
     if path.stat().st_size == 0:
         raise UserError(f"data file {path} is empty (0 bytes): it needs a header row and data rows")
     try:
@@ -70,7 +71,7 @@ def validate(frame: pd.DataFrame, params: DataParams) -> pd.DataFrame:
                 "it looks continuous; set data.task: regression in params.yaml"
             )
     else:
-        numeric = pd.to_numeric(frame[params.target], errors="coerce")
+        numeric = to_numbers(frame[params.target])
         bad = frame[params.target][numeric.isna()]
         if len(bad):
             raise UserError(

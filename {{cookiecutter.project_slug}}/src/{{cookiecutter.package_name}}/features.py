@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from .config import FeatureParams
+from .errors import UserError
 
 MISSING = "__missing__"
 
@@ -55,6 +58,46 @@ class Schema:
         return cls(**{key: value for key, value in payload.items() if key in known})
 
 
+def load_schema(path: Path | str) -> Schema:
+    """The schema written by training (models/schema.json); the one place that reads it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: train first with `make repro` (or point to the schema file)")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(payload, dict):
+            raise ValueError("expected a JSON object")
+        schema = Schema.from_dict(payload)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{path} is not a schema written by training ({exc}); run `make repro`") from None
+    if schema.task not in ("classification", "regression") or not schema.features:
+        raise UserError(f"{path} is not a schema written by training (no features); run `make repro`")
+    return schema
+
+
+TRUE_FALSE = {"true": 1.0, "false": 0.0}
+
+
+def to_numbers(values: pd.Series) -> pd.Series:
+    """Numbers as float64 (the one numeric coercion): numbers, booleans and their text ("1.5", " true").
+
+    Anything else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds them.
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        numbers = values.astype("float64")
+    else:
+        try:  # fast path: every value parses (C parser) or is missing
+            numbers = pd.to_numeric(values, errors="raise").astype("float64")
+        except (ValueError, TypeError):
+            text = values.where(values.isna(), values.astype(str).str.strip())
+            lowered = text.str.lower()
+            text = text.where(~lowered.isin(TRUE_FALSE), lowered.map(TRUE_FALSE))
+            numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
 def infer_schema(frame: pd.DataFrame, target: str, task: str, params: FeatureParams) -> Schema:
     schema = Schema(task=task, target=target)
     for column in frame.columns:
@@ -86,7 +129,7 @@ def to_model_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Select the feature columns and give them the types the pipeline was fitted on."""
     out = pd.DataFrame(index=frame.index)
     for column in schema.numeric:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out[column] = to_numbers(frame[column])
     for column in schema.categorical + schema.high_cardinality:
         values = frame[column]
         # One missing marker (NaN) whatever the source said: None, pd.NA or an empty cell.

@@ -73,7 +73,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from . import __version__
 from .errors import UserError
-from .features import Schema
+from .features import Schema, load_schema
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson }}
 DEFAULT_MODEL = Path("models/model.joblib")
@@ -152,17 +152,6 @@ class ModelVersion:
 
 
 # --------------------------------------------------------------------------- request schema
-
-
-def load_schema(path: Path) -> Schema:
-    if not path.is_file():
-        raise UserError(f"{path} not found: train first with `make repro` (or set SCHEMA_PATH)")
-    try:
-        return Schema.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"{path} is not a model schema written by training: {exc}") from None
 
 
 def _column_type(kind: str) -> Any:

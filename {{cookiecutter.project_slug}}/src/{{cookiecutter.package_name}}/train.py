@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
 import joblib
@@ -20,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from .config import Params
 from .errors import UserError
-from .features import Schema, build_preprocessor, infer_schema, to_model_frame
+from .features import Schema, build_preprocessor, infer_schema, load_schema, to_model_frame
 from .io import atomic_path, write_json
 
 MODEL_FILE = Path("models/model.joblib")
@@ -87,8 +86,7 @@ def save(
 
 
 def load_model(model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE) -> tuple[Pipeline, Schema]:
-    for path in (model_file, schema_file):
-        if not Path(path).is_file():
-            raise UserError(f"{path} not found: train first with `make repro`")
-    schema = Schema.from_dict(json.loads(Path(schema_file).read_text(encoding="utf-8")))
+    schema = load_schema(schema_file)
+    if not Path(model_file).is_file():
+        raise UserError(f"{model_file} not found: train first with `make repro`")
     return joblib.load(model_file), schema
