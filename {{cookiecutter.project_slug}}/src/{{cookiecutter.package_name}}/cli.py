@@ -98,9 +98,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     """Markdown report: metrics, params and plots of the working tree vs a base git revision."""
     from .compare import build_report
+    from .config import load_params
     from .io import write_text
 
-    report = build_report(args.base, args.base_name)
+    report = build_report(args.base, args.base_name, load_params(args.params).evaluate.primary_metric)
     if args.output:
         write_text(args.output, report)
         print(f"wrote {args.output} (compared with {args.base_name or args.base})")
@@ -111,7 +112,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_drift(args: argparse.Namespace) -> int:
     """Compare current data with the training data; exit 0 no drift, 1 drift, 2 error."""
     from .config import load_params
-    from .drift import EXIT_ERROR, error_summary, run_drift
+    from .drift import EXIT_ERROR, run_drift
 
     params = load_params(args.params)
     if args.sources:
@@ -120,37 +121,26 @@ def cmd_drift(args: argparse.Namespace) -> int:
             print(path)
         return 0
     out_dir = Path(args.out or params.drift.output_dir)
-    try:
-        result = run_drift(
-            params,
-            current=Path(args.current) if args.current else None,
-            reference=Path(args.reference) if args.reference else None,
-            out_dir=out_dir,
-            html=not args.no_html,
-        )
-    except UserError as exc:
-        error_summary(
-            out_dir,
-            str(exc),
-            str(args.current or params.drift.current or params.data.path),
-            str(args.reference or params.drift.reference),
-        )
-        raise
-    summary = result.summary
+    summary = run_drift(
+        params,
+        current=Path(args.current) if args.current else None,
+        reference=Path(args.reference) if args.reference else None,
+        out_dir=out_dir,
+        html=not args.no_html,
+    ).summary
     if summary["verdict"] == "error":
         print(f"error: {summary['error']}", file=sys.stderr)
-    else:
-        findings = [f for f in summary["schema"]["findings"] if f["severity"] == "error"]
-        print(
-            f"{'DRIFT' if result.exit_code else 'no drift'}: {summary['drifted_columns']} of "
-            f"{summary['columns_checked']} columns drifted ({summary['drifted_share']:.0%}; dataset drift at "
-            f">= {summary['drift_share_threshold']:.0%})"
-            + (f"; {len(findings)} schema error(s)" if findings else "")
-        )
-        for finding in summary["schema"]["findings"]:
-            print(f"  {finding['severity']}: {finding['message']}")
+        return EXIT_ERROR
+    errors = [f for f in summary["schema"]["findings"] if f["severity"] == "error"]
+    print(
+        f"{'DRIFT' if summary['exit_code'] else 'no drift'}: {summary['drifted_columns']} of "
+        f"{summary['columns_checked']} columns drifted ({summary['drifted_share']:.0%}; dataset drift at "
+        f">= {summary['drift_share_threshold']:.0%})" + (f"; {len(errors)} schema error(s)" if errors else "")
+    )
+    for finding in summary["schema"]["findings"]:
+        print(f"  {finding['severity']}: {finding['message']}")
     print(f"report: {out_dir}/ (summary.md, summary.json{', report.html' if summary.get('report') else ''})")
-    return EXIT_ERROR if summary["verdict"] == "error" else result.exit_code
+    return summary["exit_code"]
 
 
 def cmd_simulate_current(args: argparse.Namespace) -> None:
@@ -198,7 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
     """Title (printed) and body (written to --out) of the retraining pull request."""
     from .config import load_params
-    from .drift import retrain_pull_request
+    from .compare import retrain_pull_request
     from .io import write_text
 
     title, body = retrain_pull_request(load_params(args.params), args.base, args.base_name, args.run_url)
