@@ -1,8 +1,5 @@
-"""Typed settings loaded from params.yaml.
-
-Every section of params.yaml has a model here. An unknown key or a bad value stops the
-run with a message that names the key (for example ``data.task``) and what is allowed.
-"""
+"""Typed settings from params.yaml: one model per section. An unknown key or a bad value stops
+the run with a message that names the key (for example ``data.task``) and what is allowed."""
 
 from __future__ import annotations
 
