@@ -83,15 +83,15 @@ def test_simulated_current_alarms_only_with_drift(tmp_path):
     data = load_breast_cancer(as_frame=True).frame
     for seed in range(3):
         same = simulate_current(data, drift=False, seed=seed, rows=300, exclude=("target",))
-        assert check(tmp_path, data, same).exit_code == EXIT_OK
+        assert check(tmp_path, data, same)["exit_code"] == EXIT_OK
         moved = simulate_current(data, drift=True, seed=seed, rows=300, exclude=("target",))
-        assert check(tmp_path, data, moved).exit_code == EXIT_DRIFT
+        assert check(tmp_path, data, moved)["exit_code"] == EXIT_DRIFT
 
 
 def test_shift_is_detected_with_scores_and_methods(tmp_path):
-    result = check(tmp_path, mixed(3000, 1), mixed(3000, 2, shift=1.0))
-    summary = result.summary
-    assert result.exit_code == EXIT_DRIFT and summary["verdict"] == "drift"
+    summary = check(tmp_path, mixed(3000, 1), mixed(3000, 2, shift=1.0))
+
+    assert summary["exit_code"] == EXIT_DRIFT and summary["verdict"] == "drift"
     assert summary["dataset_drift"] is True
     assert summary["drifted_share"] == pytest.approx(summary["drifted_columns"] / 21)
     assert summary["columns"]["num_00"]["drift"] is True
@@ -107,7 +107,7 @@ def test_shift_is_detected_with_scores_and_methods(tmp_path):
 
 
 def test_small_data_uses_p_value_tests(tmp_path):
-    summary = check(tmp_path, mixed(500, 1), mixed(400, 2)).summary
+    summary = check(tmp_path, mixed(500, 1), mixed(400, 2))
     assert summary["columns"]["num_00"] == {**summary["columns"]["num_00"], "method": "ks", "stat": "p_value"}
     assert summary["columns"]["colour"]["method"] == "chisquare"
 
@@ -115,7 +115,7 @@ def test_small_data_uses_p_value_tests(tmp_path):
 def test_drift_share_and_per_column_settings(tmp_path):
     reference, current = mixed(3000, 1), mixed(3000, 2, shift=1.0)
     # 13 of 21 drift: dataset drift at 0.5, not at 0.9.
-    assert check(tmp_path, reference, current, drift_share=0.9).summary["dataset_drift"] is False
+    assert check(tmp_path, reference, current, drift_share=0.9)["dataset_drift"] is False
     result = check(
         tmp_path,
         reference,
@@ -123,7 +123,7 @@ def test_drift_share_and_per_column_settings(tmp_path):
         method="psi",
         columns={"num_00": {"method": "ks", "threshold": 0.01}, "colour": {"threshold": 0.99}},
     )
-    columns = result.summary["columns"]
+    columns = result["columns"]
     assert columns["num_01"]["method"] == "psi"
     assert columns["num_00"]["method"] == "ks" and columns["num_00"]["threshold"] == 0.01
     assert columns["colour"]["threshold"] == 0.99 and columns["colour"]["drift"] is False
@@ -149,8 +149,8 @@ def test_data_smaller_than_the_sample_gives_evidentlys_own_scores(tmp_path):
     overrides = {"num_01": {"method": "psi", "threshold": 0.2}, "colour": {"threshold": 0.05}}
     result = check(tmp_path, reference, current, html=True, columns=overrides)
     html = tmp_path / "reports" / "report.html"
-    assert html.stat().st_size > 100_000 and result.summary["report"] == str(html)
-    assert result.summary["current"] == {"source": str(tmp_path / "current.csv"), "rows": 1200, "sampled_rows": 1200}
+    assert html.stat().st_size > 100_000 and result["report"] == str(html)
+    assert result["current"] == {"source": str(tmp_path / "current.csv"), "rows": 1200, "sampled_rows": 1200}
     theirs = evidently_on(
         reference,
         current,
@@ -158,7 +158,7 @@ def test_data_smaller_than_the_sample_gives_evidentlys_own_scores(tmp_path):
         per_column_method={"num_01": "psi"},
         per_column_threshold={"num_01": 0.2, "colour": 0.05},
     )
-    ours = result.summary["columns"]
+    ours = result["columns"]
     assert set(theirs) == set(ours)
     for column, (score, threshold, _) in theirs.items():
         assert ours[column]["score"] == pytest.approx(score, abs=1e-6), column
@@ -182,8 +182,8 @@ def test_schema_findings_are_reported_not_raised(tmp_path):
     current["num_05"] = np.nan  # all missing
     current.loc[:20, "colour"] = "purple"  # a category never seen
     current["new_column"] = 1.0
-    result = check(tmp_path, reference, current)
-    summary = result.summary
+    summary = check(tmp_path, reference, current)
+
     found = kinds_of(summary["schema"]["findings"])
     assert found["missing_column"] == ["num_03"]
     assert found["changed_type"] == ["num_04"]
@@ -191,7 +191,7 @@ def test_schema_findings_are_reported_not_raised(tmp_path):
     assert found["unseen_categories"] == ["colour"]
     assert found["extra_column"] == ["new_column"]
     assert summary["schema"]["ok"] is False
-    assert result.exit_code == EXIT_DRIFT  # schema errors count as drift
+    assert summary["exit_code"] == EXIT_DRIFT  # schema errors count as drift
     for column in ("num_03", "num_04", "num_05"):
         assert summary["columns"][column] == {**summary["columns"][column], "drift": True, "method": "schema"}
     messages = " ".join(f["message"] for f in summary["schema"]["findings"])
@@ -204,8 +204,8 @@ def test_a_few_bad_numbers_are_a_warning(tmp_path):
     current = mixed(400, 2).astype({"num_00": object})
     current.loc[:3, "num_00"] = "oops"
     result = check(tmp_path, mixed(500, 1), current)
-    assert kinds_of(result.summary["schema"]["findings"]) == {"invalid_values": ["num_00"]}
-    assert result.exit_code == EXIT_OK
+    assert kinds_of(result["schema"]["findings"]) == {"invalid_values": ["num_00"]}
+    assert result["exit_code"] == EXIT_OK
 
 
 @pytest.mark.parametrize("content", ["", "num_00,colour\n"])
@@ -249,9 +249,9 @@ def test_model_schema_decides_features_and_known_categories(tmp_path, monkeypatc
     current = make_frame("classification", rows=200, seed=5)
     current.to_csv("data.csv", index=False)
     result = run_drift(parse_params(make_params("classification")), html=False)
-    assert set(result.summary["columns"]) == {"x1", "x2", "colour", "city", "flag"}
-    assert result.summary["columns"]["flag"]["type"] == "numerical"
-    assert result.exit_code == EXIT_OK
+    assert set(result["columns"]) == {"x1", "x2", "colour", "city", "flag"}
+    assert result["columns"]["flag"]["type"] == "numerical"
+    assert result["exit_code"] == EXIT_OK
 
 
 # ---------------------------------------------------------------------------- sources
@@ -277,24 +277,24 @@ def test_prediction_logs_in_all_accepted_shapes(tmp_path):
         handle.write(json.dumps(records[200:]) + "\n")  # fallback: a plain list of feature dicts
     reference.to_csv(tmp_path / "reference.csv", index=False)
     result = run_drift(drift_params(tmp_path, current=str(logs)), schema_file=None, html=False)
-    assert result.summary["current"]["rows"] == 300
-    assert result.summary["columns_checked"] == 21
-    assert kinds_of(result.summary["schema"]["findings"]) == {"unreadable_log_lines": [None]}
-    assert result.exit_code == EXIT_OK
+    assert result["current"]["rows"] == 300
+    assert result["columns_checked"] == 21
+    assert kinds_of(result["schema"]["findings"]) == {"unreadable_log_lines": [None]}
+    assert result["exit_code"] == EXIT_OK
 
 
 def test_parquet_current_data(tmp_path):
     mixed(500, 1).to_csv(tmp_path / "reference.csv", index=False)
     mixed(300, 2, shift=1.0).to_parquet(tmp_path / "current.parquet")
     params = drift_params(tmp_path, current=str(tmp_path / "current.parquet"))
-    assert run_drift(params, schema_file=None, html=False).exit_code == EXIT_DRIFT
+    assert run_drift(params, schema_file=None, html=False)["exit_code"] == EXIT_DRIFT
 
 
 def test_sampling_is_seeded_and_bounded(tmp_path):
     reference, current = mixed(6000, 1), mixed(6000, 2, shift=0.5)
-    full = check(tmp_path, reference, current).summary
-    sampled = check(tmp_path, reference, current, sample_rows=2000).summary
-    again = check(tmp_path, reference, current, sample_rows=2000).summary
+    full = check(tmp_path, reference, current)
+    sampled = check(tmp_path, reference, current, sample_rows=2000)
+    again = check(tmp_path, reference, current, sample_rows=2000)
     assert sampled == again
     assert sampled["current"] == {"source": str(tmp_path / "current.csv"), "rows": 6000, "sampled_rows": 2000}
     assert sampled["dataset_drift"] == full["dataset_drift"]

@@ -127,7 +127,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         reference=Path(args.reference) if args.reference else None,
         out_dir=out_dir,
         html=not args.no_html,
-    ).summary
+    )
     if summary["verdict"] == "error":
         print(f"error: {summary['error']}", file=sys.stderr)
         return EXIT_ERROR
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000"
             )
-            command.add_argument("--model", help="model file (default: $MODEL_PATH or models/model.joblib)")
+            command.add_argument("--model", help="model file (default: $MODEL_PATH or models/model.skops)")
             command.add_argument("--schema", help="schema file (default: $SCHEMA_PATH or models/schema.json)")
             command.add_argument(
                 "--max-batch-rows",

@@ -1,20 +1,13 @@
 """Data drift: compare current data with the data the deployed model was trained on.
 
-``python -m {{ cookiecutter.package_name }} drift`` (``make drift``) reads the **reference**
-(``drift.reference``, by default the training split pinned by ``dvc.lock``; column kinds from
-``models/schema.json`` when present) and the **current** data (``drift.current``: a CSV or
-Parquet file, or the model server's JSON-lines prediction logs, a file or a folder).
-
-Both are read with pyarrow in one streaming pass into a seeded uniform sample of at most
-``drift.sample_rows`` rows per side (the rows with the smallest random keys: memory stays
-bounded whatever the size). Our own code only reads, samples and checks the schema (missing,
-extra, changed-type columns); Evidently's ``DataDriftPreset`` runs ONCE on the sample and its
-snapshot gives every number of ``reports/drift/``: ``report.html``, ``summary.json`` and
-``summary.md``. ``drift.method``/``threshold`` and ``drift.columns`` map to the preset's
-``method``/``threshold`` and ``per_column_method``/``per_column_threshold``.
-
-Exit codes: 0 no drift; 1 drift (dataset drift, or a schema error such as a missing column);
-2 the check could not run (bad params, unreadable or empty data, Evidently missing).
+Reads the reference (``drift.reference``: the training split pinned by dvc.lock; column kinds from
+``models/schema.json`` when present) and the current data (``drift.current``: CSV, Parquet, or the
+server's JSON-lines prediction logs) with pyarrow, in one pass each, into a seeded uniform sample of
+at most ``drift.sample_rows`` rows (the rows with the smallest random keys: bounded memory). Our code
+reads, samples and checks the schema; Evidently's ``DataDriftPreset`` runs ONCE on the sample (with
+``drift.method``/``threshold``/``columns`` as its own options) and that one snapshot gives every number
+of ``report.html``, ``summary.json`` and ``summary.md``. Exit codes: 0 no drift, 1 drift (dataset
+drift or a schema error such as a missing column), 2 the check could not run.
 """
 
 from __future__ import annotations
@@ -25,7 +18,7 @@ import json
 import math
 import threading
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -39,19 +32,10 @@ from .io import atomic_path, write_json, write_text
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 SCHEMA_FILE = Path("models/schema.json")
-HTML_NAME, JSON_NAME, MD_NAME = "report.html", "summary.json", "summary.md"
 CHANGED_TYPE_SHARE = 0.5  # share of non-numbers that makes a numeric column "changed type"
 MD_MAX_ROWS = 25  # summary.md lists at most this many columns (summary.json has them all)
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-LOG_CHUNK = 50_000
-
-
-@dataclass
-class Finding:
-    severity: str  # "error" (counts as drift) or "warning"
-    kind: str  # missing_column, extra_column, changed_type, invalid_values, all_missing, ...
-    message: str
-    column: str | None = None
+LOGS = (".jsonl", ".ndjson", ".json")
+SIMULATED_SHARE = 0.7  # of the columns that simulate-current --drift moves
 
 
 @dataclass
@@ -61,36 +45,29 @@ class Table:
     sample: pd.DataFrame  # a seeded uniform sample of at most sample_rows of them
 
 
-@dataclass
-class DriftResult:
-    summary: dict[str, Any]
-    markdown: str
-    exit_code: int
+def finding(severity: str, kind: str, message: str, column: str | None = None) -> dict[str, Any]:
+    """A schema finding; severity "error" counts as drift, "warning" does not."""
+    return {"severity": severity, "kind": kind, "message": message, "column": column}
 
 
 # ------------------------------------------------------------------------------ reading, sampling
 def _sample(tables: Any, k: int, seed: int) -> tuple[pd.DataFrame, int]:
-    """The ``k`` rows with the smallest seeded random keys (uniform, bounded memory) and the row count."""
+    """The ``k`` rows with the smallest seeded random keys (a uniform sample) and the row count."""
     import pyarrow as pa
 
-    rng = np.random.default_rng(seed)
-    kept: list[pa.Table] = []
-    keys: list[np.ndarray] = []
-    rows, cutoff = 0, 1.0
+    rng, kept, keys, rows, cutoff = np.random.default_rng(seed), [], [], 0, 1.0
     for table in tables:
-        draw = rng.random(table.num_rows)
-        rows += table.num_rows
-        chosen = np.flatnonzero(draw < cutoff)
+        draw, rows = rng.random(table.num_rows), rows + table.num_rows
+        chosen = np.flatnonzero(draw < cutoff)  # later rows need a key below the k-th smallest so far
         kept.append(table.take(chosen))
         keys.append(draw[chosen])
-        if sum(map(len, keys)) > 2 * k:  # keep the k best so far; later rows need a smaller key
+        if sum(map(len, keys)) > 2 * k:
             table, key = pa.concat_tables(kept, promote_options="default"), np.concatenate(keys)
-            best = np.argpartition(key, k - 1)[:k]
+            best = np.argsort(key, kind="stable")[:k]
             kept, keys, cutoff = [table.take(best)], [key[best]], float(key[best].max())
     if not kept:
         return pd.DataFrame(), rows
-    table, key = pa.concat_tables(kept, promote_options="default"), np.concatenate(keys)
-    table = table.take(np.argsort(key, kind="stable")[:k])
+    table = pa.concat_tables(kept, promote_options="default").take(np.argsort(np.concatenate(keys))[:k])
     for i, column in enumerate(table.columns):  # text columns that are all numbers: Arrow's fast cast
         with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
             table = table.set_column(i, table.field(i).name, column.cast(pa.float64()))
@@ -103,44 +80,35 @@ def _csv_tables(path: Path, sep: str):
 
     with open(path, newline="", encoding="utf-8") as handle:
         names = next(csv.reader(handle, delimiter=sep), [])
-    if not names:
-        return
-    reader = pacsv.open_csv(  # every column as text: the sample is typed afterwards
-        path,
-        read_options=pacsv.ReadOptions(block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
-        ),
-    )
-    for batch in reader:
-        yield pa.Table.from_batches([batch])
+    text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
+    parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
+    reader = pacsv.open_csv(path, pacsv.ReadOptions(block_size=8 << 20), parse, text) if names else []
+    return (pa.Table.from_batches([batch]) for batch in reader)
 
 
 def _records(value: Any) -> list[dict]:
-    """Feature dicts of one log line: ``{"features": {...} or [...], ...}`` (also ``instances``,
-    ``inputs``), a plain list of feature dicts, or a plain feature dict."""
+    """Feature dicts of one log line: ``{"features": {...} or [...], ...}`` (or ``instances``,
+    ``inputs``), a list of feature dicts, or one feature dict."""
     if isinstance(value, dict):
-        key = next((k for k in ("features", "instances", "inputs") if k in value), None)
-        value = value if key is None else value[key]
-    items = value if isinstance(value, list) else [value]
-    return [item for item in items if isinstance(item, dict)]
+        value = next((value[k] for k in ("features", "instances", "inputs") if k in value), value)
+    return [item for item in (value if isinstance(value, list) else [value]) if isinstance(item, dict)]
 
 
-def _log_tables(path: Path, findings: list[Finding]):
+def _log_tables(path: Path, findings: list[dict], chunk: int = 50_000):
     import gzip
 
     import pyarrow as pa
 
     def table(records: list[dict]) -> pa.Table:
-        frame = pd.DataFrame.from_records(records)
-        return pa.table(
-            {str(c): pa.array(frame[c].map(_text, na_action="ignore"), pa.string()) for c in frame}
-        )
+        frame = pd.DataFrame.from_records(records).astype(object)
+        text = {
+            str(c): frame[c].map(lambda v: v if isinstance(v, str) else json.dumps(v), na_action="ignore")
+            for c in frame
+        }
+        return pa.table({c: pa.array(v, pa.string()) for c, v in text.items()})
 
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if _format(p, "auto") == "logs")
-    buffer, bad, first_bad = [], 0, ""
-    for file in files:
+    buffer, bad = [], []
+    for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if _format(p) == "logs"):
         try:
             with (gzip.open if file.name.endswith(".gz") else open)(file, "rt", encoding="utf-8") as handle:
                 for number, line in enumerate(handle, start=1):
@@ -148,10 +116,9 @@ def _log_tables(path: Path, findings: list[Finding]):
                         records = _records(json.loads(line)) if line.strip() else None
                     except json.JSONDecodeError:
                         records = []
-                    if records == []:
-                        bad, first_bad = bad + 1, first_bad or f"{file}:{number}"
+                    bad += [f"{file}:{number}"] if records == [] else []
                     buffer += records or []
-                    if len(buffer) >= LOG_CHUNK:
+                    if len(buffer) >= chunk:
                         yield table(buffer)
                         buffer = []
         except (OSError, UnicodeDecodeError, EOFError) as exc:
@@ -159,25 +126,21 @@ def _log_tables(path: Path, findings: list[Finding]):
     if buffer:
         yield table(buffer)
     if bad:
-        message = f"{bad} log line(s) hold no feature record and were skipped (first: {first_bad})"
-        findings.append(Finding("warning", "unreadable_log_lines", message))
+        message = f"{len(bad)} log line(s) hold no feature record and were skipped (first: {bad[0]})"
+        findings.append(finding("warning", "unreadable_log_lines", message))
 
 
-def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, dict | list) else str(value)
-
-
-def _format(path: Path, declared: str) -> str:
+def _format(path: Path, declared: str = "auto") -> str:
     name = path.name.lower().removesuffix(".gz")
     if declared != "auto":
         return "logs" if declared == "predictions" else declared
-    if path.is_dir() or name.endswith(JSONL_SUFFIXES):
+    if path.is_dir() or name.endswith(LOGS):
         return "logs"
     return "parquet" if name.endswith((".parquet", ".pq")) else "csv"
 
 
-def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) -> tuple[Table, list[Finding]]:
-    """A seeded sample of a CSV, Parquet file or prediction logs, and findings about unreadable lines."""
+def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) -> tuple[Table, list[dict]]:
+    """A seeded sample of a CSV, a Parquet file or prediction logs, and findings about unreadable lines."""
     if not path.exists():
         hint = (
             "train first (`make repro`, or `dvc pull` to fetch the outputs of the last training)"
@@ -190,20 +153,24 @@ def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) ->
     if path.is_dir() and fmt != "logs":
         raise UserError(f"{role} data {path} is a folder; set drift.format: predictions for prediction logs")
     try:
-        if fmt == "logs":
-            tables = _log_tables(path, findings)
-        elif fmt == "parquet":
+        if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            tables = map(pa.Table.from_batches, ([b] for b in pq.ParquetFile(path).iter_batches(65_536)))
-        else:
-            tables = _csv_tables(path, sep)
-        sample, rows = _sample(tables, k, seed)
+            tables = (pa.Table.from_batches([b]) for b in pq.ParquetFile(path).iter_batches(65_536))
+        sample, rows = _sample(
+            _log_tables(path, findings)
+            if fmt == "logs"
+            else tables
+            if fmt == "parquet"
+            else _csv_tables(path, sep),
+            k,
+            seed,
+        )
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        raise UserError(f"{role} data {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise UserError(f"{role} data {path} is not a readable {fmt} file: {message}") from None
     sample.columns = [str(c).strip() for c in sample.columns]
     return Table(str(path), rows, sample), findings
@@ -214,94 +181,63 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
     return ", ".join(repr(v) for v in pd.unique(values.dropna())[:limit])
 
 
-def _numeric(values: pd.Series) -> bool:
-    return bool(values.notna().any()) and bool(to_numbers(values).notna().eq(values.notna()).all())
-
-
 def feature_kinds(reference: pd.DataFrame, params: Params, schema_file: Path | None) -> tuple[dict, dict]:
-    """Column -> numerical|categorical (from the model's schema, else from the reference) and known categories."""
+    """Column -> numerical|categorical (the model's schema, else the reference's values); known categories."""
     if schema_file is not None and Path(schema_file).exists():
         schema = load_schema(schema_file)
-        kinds = {c: "numerical" for c in schema.numeric}
-        kinds |= {c: "categorical" for c in schema.categorical + schema.high_cardinality}
-        return {c: kinds[c] for c in reference.columns if c in kinds}, schema.categories
-    ignored = {params.data.target, *params.data.drop_columns}
-    kinds = {
-        c: "numerical" if _numeric(reference[c]) else "categorical" for c in reference if c not in ignored
-    }
-    return {c: kind for c, kind in kinds.items() if reference[c].notna().any()}, {}
+        kinds = dict.fromkeys(schema.numeric, "numerical")
+        kinds |= dict.fromkeys(schema.categorical + schema.high_cardinality, "categorical")
+        return {c: kinds[c] for c in reference if c in kinds}, schema.categories
+    checked = [c for c in reference if c not in (params.data.target, *params.data.drop_columns)]
+    numeric = {c: to_numbers(reference[c]).notna().eq(reference[c].notna()).all() for c in checked}
+    kinds = {c: "numerical" if numeric[c] else "categorical" for c in checked if reference[c].notna().any()}
+    return kinds, {}
 
 
 def _typed(values: pd.Series, kind: str) -> pd.Series:
-    if kind == "numerical":
-        return to_numbers(values)
-    return values.map(str, na_action="ignore").astype(object)
+    return to_numbers(values) if kind == "numerical" else values.map(str, na_action="ignore").astype(object)
 
 
 def check_schema(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict, categories: dict):
     """Typed columns for Evidently, findings, and the columns decided (as drifted) by a schema error."""
+    message = "column {!r} is in the current data but not in the reference: ignored"
     findings = [
-        Finding("warning", "extra_column", f"column {c!r} is in the current data but not in the reference", c)
-        for c in current.columns
-        if c not in reference.columns
+        finding("warning", "extra_column", message.format(c), c) for c in current if c not in reference
     ]
     ref, cur, decided = pd.DataFrame(), pd.DataFrame(), []
-
-    def error(column: str, kind: str, message: str) -> None:
-        findings.append(Finding("error", kind, message, column))
-        decided.append(column)
-
     for column, kind in kinds.items():
-        if column not in current.columns:
-            error(column, "missing_column", f"feature column {column!r} is missing from the current data")
-            continue
-        raw, values = current[column], _typed(current[column], kind)
-        present = max(int(raw.notna().sum()), 1)
-        bad = raw[raw.notna() & values.isna()]
-        known = (
-            set(categories.get(column) or reference[column].dropna().astype(str))
-            if kind != "numerical"
-            else set()
-        )
-        if raw.notna().sum() == 0:
-            error(column, "all_missing", f"column {column!r} has no values in the current data (all missing)")
-        elif len(bad) / present > CHANGED_TYPE_SHARE:
-            error(
-                column,
+        raw = current[column] if column in current else None
+        values = None if raw is None else _typed(raw, kind)
+        bad = None if raw is None else raw[raw.notna() & values.isna()]
+        if raw is None:
+            error = "missing_column", f"feature column {column!r} is missing from the current data"
+        elif raw.notna().sum() == 0:
+            error = "all_missing", f"column {column!r} has no values in the current data (all missing)"
+        elif len(bad) > CHANGED_TYPE_SHARE * raw.notna().sum():
+            error = (
                 "changed_type",
-                f"column {column!r} was numeric in the reference but {len(bad) / present:.0%} of its current "
-                f"values are not numbers (e.g. {_examples(bad)})",
+                (
+                    f"column {column!r} was numeric in the reference but {len(bad) / raw.notna().sum():.0%} of "
+                    f"its current values are not numbers (e.g. {_examples(bad)})"
+                ),
             )
-        elif (
-            kind == "categorical"
-            and not _numeric(reference[column])
-            and _numeric(raw)
-            and not known & set(values)
-        ):
-            error(column, "changed_type", f"column {column!r} was text but every current value is a number")
         else:
-            ref[column], cur[column] = _typed(reference[column], kind), values
+            error, ref[column], cur[column] = None, _typed(reference[column], kind), values
+        if error:
+            findings.append(finding("error", *error, column))
+            decided.append(column)
+        elif len(bad):
+            message = f"column {column!r}: {len(bad)} current value(s) in the sample are not numbers"
+            findings.append(
+                finding("warning", "invalid_values", f"{message} (e.g. {_examples(bad)}): ignored", column)
+            )
+        elif kind == "categorical":
+            known = set(categories.get(column) or ref[column].dropna())
             unseen = values.dropna()[~values.dropna().isin(known)]
-            if len(bad):
-                message = f"column {column!r}: {len(bad)} current value(s) in the sample are not numbers "
-                findings.append(
-                    Finding(
-                        "warning",
-                        "invalid_values",
-                        f"{message}(e.g. {_examples(bad)}); treated as missing",
-                        column,
-                    )
-                )
-            elif kind == "categorical" and len(unseen) and (column in categories or len(known) <= 50):
-                message = f"column {column!r}: {unseen.nunique()} value(s) not seen in training ({_examples(unseen, 5)})"
-                findings.append(
-                    Finding(
-                        "warning",
-                        "unseen_categories",
-                        f"{message} in {len(unseen) / present:.1%} of rows",
-                        column,
-                    )
-                )
+            if len(unseen) and (column in categories or len(known) <= 50):  # not for high-cardinality text
+                message = f"column {column!r}: {unseen.nunique()} value(s) not seen in training"
+                message += f" ({_examples(unseen, 5)}) in {len(unseen) / len(values):.1%} of current rows"
+                findings.append(finding("warning", "unseen_categories", message, column))
     return ref, cur, findings, decided
 
 
@@ -310,76 +246,63 @@ def _evidently() -> Any:
     """Evidently's modules; run_drift starts this import (seconds) in a thread while pyarrow reads."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # from Evidently's own imports
-        import evidently
         import evidently.presets
         from evidently.legacy.calculations.stattests import registry
         from evidently.legacy.core import ColumnType
-    return evidently, evidently.presets.DataDriftPreset, registry._registered_stat_tests, ColumnType
+    return evidently, registry._registered_stat_tests, ColumnType
 
 
 def _preload() -> None:
-    with contextlib.suppress(Exception):  # reported by run_evidently's own import
+    with contextlib.suppress(Exception):  # an error shows when run_evidently imports it again
         _evidently()
 
 
-def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Params):
-    """ONE DataDriftPreset run; returns (snapshot, {column: result}) with Evidently's scores and verdicts."""
+def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Params) -> tuple[Any, dict]:
+    """ONE DataDriftPreset run: the snapshot and, per column, Evidently's score, method and verdict."""
     try:
-        evidently, DataDriftPreset, registry, Kind = _evidently()  # noqa: N806
+        evidently, registry, column_type = _evidently()
     except ImportError as exc:
-        raise UserError(
-            f"Evidently is not installed ({exc}): pip install -e '.[drift]' (or `make setup`)"
-        ) from None
+        raise UserError(f"Evidently is missing ({exc}): pip install -e '.[drift]' (`make setup`)") from None
     settings, columns = params.drift, list(ref.columns)
-    chosen = {c: s.method for c, s in settings.columns.items() if c in kinds and s.method != "auto"}
-    for column in columns:  # a method must suit the column's kind (Evidently's own registry says)
-        method = chosen.get(column, settings.method)
-        key = f"drift.columns.{column}.method" if column in chosen else "drift.method"
-        fits = lambda m: Kind[kinds[column].capitalize()] in registry[m]  # noqa: E731, B023
-        if method != "auto" and not fits(method):
-            allowed = ", ".join(m for m in get_args(DriftMethod) if m != "auto" and fits(m))
-            raise UserError(
-                f"{key} is {method!r}, which does not apply to the {kinds[column]} column {column!r}; use: {allowed}"
-            )
-    preset = DataDriftPreset(
-        columns=columns,
+    methods = {c: s.method for c, s in settings.columns.items() if c in kinds and s.method != "auto"}
+    for column in columns:  # the method must suit the column (Evidently's registry says which do)
+        method, kind = methods.get(column, settings.method), kinds[column]
+        fits = [m for m in get_args(DriftMethod)[1:] if column_type[kind.title()] in registry[m]]
+        key = f"drift.columns.{column}.method" if column in methods else "drift.method"
+        if method not in ("auto", *fits):
+            use = f"does not apply to the {kind} column {column!r}; use one of: {', '.join(fits)}"
+            raise UserError(f"{key} is {method!r}, which {use}")
+    thresholds = {c: s.threshold for c, s in settings.columns.items() if s.threshold and c in kinds}
+    method = None if settings.method == "auto" else settings.method
+    preset = evidently.presets.DataDriftPreset(
+        columns,
         drift_share=settings.drift_share,
-        method=None if settings.method == "auto" else settings.method,
+        method=method,
         threshold=settings.threshold,
-        per_column_method=chosen,
-        per_column_threshold={
-            c: s.threshold for c, s in settings.columns.items() if s.threshold and c in kinds
-        },
+        per_column_method=methods,
+        per_column_threshold=thresholds,
     )
-    definition = evidently.DataDefinition(
-        numerical_columns=[c for c in columns if kinds[c] == "numerical"],
-        categorical_columns=[c for c in columns if kinds[c] == "categorical"],
-    )
+    numerical = [c for c in columns if kinds[c] == "numerical"]
+    categorical = [c for c in columns if c not in numerical]
+    definition = evidently.DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     try:
-        with warnings.catch_warnings():  # numpy's about Evidently's internals: not the user's to act on
+        with warnings.catch_warnings():  # numpy's, about Evidently's internals: nothing for the user to do
             warnings.simplefilter("ignore", RuntimeWarning)
-            snapshot = evidently.Report([preset], include_tests=True).run(
-                evidently.Dataset.from_pandas(cur, data_definition=definition),
-                evidently.Dataset.from_pandas(ref, data_definition=definition),
-            )
+            data = [evidently.Dataset.from_pandas(d, data_definition=definition) for d in (cur, ref)]
+            snapshot = evidently.Report([preset], include_tests=True).run(*data)
     except Exception as exc:
         raise UserError(f"Evidently could not run the drift report: {type(exc).__name__}: {exc}") from None
     names = {test.display_name: name for name, tests in registry.items() for test in tests.values()}
-    report = snapshot.dict()
+    report, results = snapshot.dict(), {}
     failed = {t["metric_config"]["metric_id"] for t in report["tests"] if t["status"] == "FAIL"}
-    results = {}
-    for metric in report["metrics"]:
+    for metric in (m for m in report["metrics"] if m["config"]["type"].endswith(":ValueDrift")):
         config = metric["config"]
-        if config["type"].endswith(":ValueDrift"):
-            method = names.get(config["method"], config["method"])
-            display = next(iter(registry[method].values())).display_name if method in registry else method
-            results[config["column"]] = {
-                "drift": metric["id"] in failed,
-                "score": float(metric["value"]),
-                "method": method,
-                "stat": "p_value" if "p_value" in display else "distance",
-                "threshold": config["threshold"],
-            }
+        method = names.get(config["method"], config["method"])  # a display name when Evidently chose it
+        stat = "p_value" if "p_value" in next(iter(registry[method].values())).display_name else "distance"
+        drift, score, threshold = metric["id"] in failed, float(metric["value"]), config["threshold"]
+        results[config["column"]] = dict(
+            drift=drift, score=score, method=method, stat=stat, threshold=threshold
+        )
     return snapshot, results
 
 
@@ -390,77 +313,59 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2e}" if value != 0 and (abs(value) < 0.001 or abs(value) >= 1000) else f"{value:.3f}"
 
 
+MARKDOWN = """### Data drift check: {verdict}
+{error}
+- Reference: `{reference[source]}` ({reference[rows]:,} rows)
+- Current: `{current[source]}` ({current[rows]:,} rows)
+"""
+SHARE = (
+    "- Drifted columns: {drifted_columns} of {columns_checked} ({drifted_share:.1%}); dataset drift when at "
+)
+SHARE += "least {drift_share_threshold:.0%}: **{dataset_drift}**"
+VERDICTS = {"drift": "**drift detected**", "no_drift": "no drift", "error": "**could not run**"}
+
+
 def to_markdown(summary: dict[str, Any]) -> str:
-    verdict = {"drift": "**drift detected**", "no_drift": "no drift", "error": "**could not run**"}
-    ref, cur = summary["reference"], summary["current"]
-    lines = [f"### Data drift check: {verdict[summary['verdict']]}", ""]
-    lines += [f"Error: {summary['error']}", ""] if summary.get("error") else []
-    lines += [
-        f"- Reference: `{ref['source']}` ({ref['rows']:,} rows)",
-        f"- Current: `{cur['source']}` ({cur['rows']:,} rows)",
-    ]
+    error = f"\nError: {summary['error']}\n" if summary["error"] else ""
+    lines = [MARKDOWN.format(**summary | {"verdict": VERDICTS[summary["verdict"]], "error": error}).rstrip()]
     if summary["columns_checked"]:
-        lines.append(
-            f"- Drifted columns: {summary['drifted_columns']} of {summary['columns_checked']} "
-            f"({summary['drifted_share']:.1%}); dataset drift when at least {summary['drift_share_threshold']:.0%}: "
-            f"**{'yes' if summary['dataset_drift'] else 'no'}**"
-        )
-    findings = sorted(summary["schema"]["findings"], key=lambda f: f["severity"] != "error")
-    if findings:
+        lines.append(SHARE.format(**summary | {"dataset_drift": "yes" if summary["dataset_drift"] else "no"}))
+    if findings := sorted(summary["schema"]["findings"], key=lambda f: f["severity"] != "error"):
         lines += [
             "",
             "**Schema findings**",
             "",
             *(f"- {f['severity']} ({f['kind']}): {f['message']}" for f in findings),
         ]
-    columns = sorted(summary["columns"].items(), key=lambda item: (not item[1]["drift"], item[0]))
-    if columns:
+    if columns := sorted(summary["columns"].items(), key=lambda item: (not item[1]["drift"], item[0])):
         lines += ["", "| column | type | method | score | threshold | drift |", "|---|---|---|---:|---:|---|"]
-        for name, col in columns[:MD_MAX_ROWS]:
+        for name, c in columns[:MD_MAX_ROWS]:
+            drift = "**yes**" if c["drift"] else "no"
             lines.append(
-                f"| {name} | {col['type']} | {col['method']} | {_fmt(col['score'])} | {_fmt(col['threshold'])} "
-                f"| {'**yes**' if col['drift'] else 'no'} |"
+                f"| {name} | {c['type']} | {c['method']} | {_fmt(c['score'])} | {_fmt(c['threshold'])} | {drift} |"
             )
         if len(columns) > MD_MAX_ROWS:
             lines.append(f"\n{len(columns) - MD_MAX_ROWS} more column(s) without drift in `summary.json`.")
-    if summary.get("sampling"):
-        lines += ["", f"_{summary['sampling']['description']}_"]
+    lines += ["", f"_{summary['sampling']['description']}_"] if "sampling" in summary else []
     return "\n".join(lines) + "\n"
 
 
 def build_summary(
-    reference: Table,
-    current: Table,
-    params: Params,
-    kinds: dict,
-    results: dict,
-    findings: list,
-    error: str | None = None,
-) -> dict[str, Any]:
-    """summary.json: Evidently's per-column results, plus columns decided by schema errors (as drifted)."""
-    settings = params.drift
-    drifted = sum(r["drift"] for r in results.values())
-    share = drifted / len(results) if results else 0.0
-    dataset_drift = bool(results) and share >= settings.drift_share  # the preset's rule
-    schema_errors = [f for f in findings if f.severity == "error"]
-    verdict = "error" if error else "drift" if dataset_drift or schema_errors else "no_drift"
-    sampled = max(len(reference.sample), len(current.sample))
-    description = (
-        f"Evidently DataDriftPreset on a seeded uniform sample of at most {settings.sample_rows:,} rows per side "
-        f"(seed {settings.seed}); report.html, summary.json and summary.md come from that one run."
-        if max(reference.rows, current.rows) > sampled
-        else "Evidently DataDriftPreset on all rows; report.html, summary.json and summary.md come from that one run."
+    reference: Table, current: Table, params: Params, columns: dict, findings: list, error=None
+):
+    """summary.json: per column, Evidently's result (or "schema" when a schema error decides it)."""
+    drifted, settings = sum(c["drift"] for c in columns.values()), params.drift
+    share = drifted / len(columns) if columns else 0.0
+    dataset_drift = bool(columns) and share >= settings.drift_share  # the preset's rule
+    schema_ok = not error and not any(f["severity"] == "error" for f in findings)
+    verdict = "error" if error else "drift" if dataset_drift or not schema_ok else "no_drift"
+    rows = max(len(reference.sample), len(current.sample))
+    sample = (
+        f"a seeded uniform sample of at most {settings.sample_rows:,} rows per side (seed {settings.seed})"
     )
-    columns = {}
-    for column, result in results.items():
-        values = current.sample[column] if column in current.sample else pd.Series(dtype=object)
-        columns[column] = {
-            **result,
-            "type": kinds[column],
-            "reference_rows": int(reference.sample[column].notna().sum()),
-            "current_rows": int(values.notna().sum()),
-            "current_missing_share": round(float(values.isna().mean()), 6) if len(values) else None,
-        }
+    how = "all rows" if rows >= max(reference.rows, current.rows) else sample
+    description = f"Evidently's DataDriftPreset, run once on {how}: the source of every number here."
+    side = lambda t: {"source": t.source, "rows": t.rows, "sampled_rows": len(t.sample)}  # noqa: E731
     return {
         "verdict": verdict,
         "exit_code": {"error": EXIT_ERROR, "drift": EXIT_DRIFT, "no_drift": EXIT_OK}[verdict],
@@ -468,136 +373,92 @@ def build_summary(
         "dataset_drift": dataset_drift,
         "drifted_share": round(share, 6),
         "drifted_columns": drifted,
-        "columns_checked": len(results),
+        "columns_checked": len(columns),
         "drift_share_threshold": settings.drift_share,
         "columns": columns,
-        "schema": {"ok": not schema_errors, "findings": [asdict(f) for f in findings]},
-        "reference": {
-            "source": reference.source,
-            "rows": reference.rows,
-            "sampled_rows": len(reference.sample),
-        },
-        "current": {"source": current.source, "rows": current.rows, "sampled_rows": len(current.sample)},
+        "schema": {"ok": schema_ok, "findings": findings},
+        "reference": side(reference),
+        "current": side(current),
         "sampling": {
             "sample_rows": settings.sample_rows,
-            "report_rows": sampled,
+            "report_rows": rows,
             "seed": settings.seed,
             "description": description,
         },
     }
 
 
-def _publish(out_dir: Path, summary: dict[str, Any], snapshot: Any = None) -> DriftResult:
-    html = out_dir / HTML_NAME
-    if snapshot is None:
-        html.unlink(missing_ok=True)
-    else:
-        with atomic_path(html) as tmp:
-            snapshot.save_html(str(tmp))
-        summary["report"] = str(html)
-    markdown = to_markdown(summary)
-    write_json(out_dir / JSON_NAME, summary)
-    write_text(out_dir / MD_NAME, markdown)
-    return DriftResult(summary, markdown, summary["exit_code"])
-
-
 # ------------------------------------------------------------------------------ the command
 def run_drift(
-    params: Params,
-    current: Path | None = None,
-    reference: Path | None = None,
-    out_dir: Path | None = None,
-    schema_file: Path | None = SCHEMA_FILE,
-    html: bool = True,
-) -> DriftResult:
+    params: Params, current=None, reference=None, out_dir=None, schema_file=SCHEMA_FILE, html=True
+) -> dict:
     """Run the check; write summary.json, summary.md (and report.html), also when it cannot run."""
-    settings = params.drift
-    out_dir = Path(out_dir or settings.output_dir)
-    current = Path(current or settings.current or params.data.path)
-    reference = Path(reference or settings.reference)
+    current = Path(current or params.drift.current or params.data.path)
+    reference = Path(reference or params.drift.reference)
+    out_dir, summary, snapshot = Path(out_dir or params.drift.output_dir), None, None
     threading.Thread(target=_preload, daemon=True).start()
     try:
-        return _run(params, current, reference, out_dir, schema_file, html)
+        summary, snapshot = _run(params, current, reference, schema_file)
     except UserError as exc:
-        empty = pd.DataFrame()
-        summary = build_summary(
-            Table(str(reference), 0, empty), Table(str(current), 0, empty), params, {}, {}, [], str(exc)
-        )
-        summary["schema"]["ok"] = False
-        del summary["sampling"]
-        _publish(out_dir, summary)
+        empty = [Table(str(path), 0, pd.DataFrame()) for path in (reference, current)]
+        summary = build_summary(*empty, params, {}, [], str(exc))
         raise
+    finally:
+        (out_dir / "report.html").unlink(missing_ok=True)
+        if snapshot is not None and html:
+            with atomic_path(out_dir / "report.html") as tmp:
+                snapshot.save_html(str(tmp))
+            summary["report"] = str(out_dir / "report.html")
+        if summary is not None:
+            write_json(out_dir / "summary.json", summary)
+            write_text(out_dir / "summary.md", to_markdown(summary))
+    return summary
 
 
-def _run(
-    params: Params,
-    current_path: Path,
-    reference_path: Path,
-    out_dir: Path,
-    schema_file: Path | None,
-    html: bool,
-) -> DriftResult:
-    settings, sep = params.drift, params.data.sep
-    reference, _ = read_source(reference_path, "auto", sep, settings.sample_rows, settings.seed, "reference")
+def _run(params: Params, current_path: Path, reference_path: Path, schema_file: Path | None):
+    settings, sep, rows = params.drift, params.data.sep, params.drift.sample_rows
+    reference, _ = read_source(reference_path, "auto", sep, rows, settings.seed, "reference")
     if reference.rows == 0:
         raise UserError(f"reference data {reference_path} has no rows: retrain with `make repro`")
     kinds, categories = feature_kinds(reference.sample, params, schema_file)
-    current, findings = read_source(
-        current_path, settings.format, sep, settings.sample_rows, settings.seed + 1, "current"
-    )
+    current, findings = read_source(current_path, settings.format, sep, rows, settings.seed + 1, "current")
+    unknown = "drift.columns names {!r}, which is not a checked feature column"
     findings += [
-        Finding(
-            "warning",
-            "unknown_column_setting",
-            f"drift.columns names {c!r}, which is not a checked column",
-            c,
-        )
+        finding("warning", "unknown_column_setting", unknown.format(c), c)
         for c in settings.columns
         if c not in kinds
     ]
     if current.rows == 0:
         findings.append(
-            Finding("error", "empty", f"current data {current_path} has no rows: nothing to compare")
+            finding("error", "empty", f"current data {current_path} has no rows: nothing to compare")
         )
         error = f"current data {current_path} is empty (no rows): is the data source down?"
-        return _publish(out_dir, build_summary(reference, current, params, kinds, {}, findings, error))
+        return build_summary(reference, current, params, {}, findings, error), None
     ref, cur, schema_findings, decided = check_schema(reference.sample, current.sample, kinds, categories)
     snapshot, results = run_evidently(ref, cur, kinds, params) if len(ref.columns) else (None, {})
-    for column in decided:
-        results[column] = {
-            "drift": True,
-            "score": None,
-            "method": "schema",
-            "stat": "schema",
-            "threshold": None,
+    schema_error = {"drift": True, "score": None, "method": "schema", "stat": "schema", "threshold": None}
+    columns = {}
+    for column in (c for c in kinds if c in results or c in decided):
+        values = current.sample.get(column, pd.Series(dtype=object))
+        columns[column] = results.get(column, schema_error) | {
+            "type": kinds[column],
+            "reference_rows": int(reference.sample[column].notna().sum()),
+            "current_rows": int(values.notna().sum()),
+            "current_missing_share": round(float(values.isna().mean()), 6) if len(values) else None,
         }
-    results = {c: results[c] for c in kinds if c in results}
-    summary = build_summary(reference, current, params, kinds, results, findings + schema_findings)
-    return _publish(out_dir, summary, snapshot if html else None)
+    return build_summary(reference, current, params, columns, findings + schema_findings), snapshot
 
 
 # ------------------------------------------------------------------------------ demo data
-def simulate_current(
-    reference: pd.DataFrame,
-    drift: bool,
-    seed: int,
-    rows: int | None = None,
-    shift: float = 1.0,
-    share: float = 0.7,
-    exclude: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """A "current" batch resampled from the reference; with ``drift``, shifted.
-
-    With drift, a seeded ``share`` of the columns (not ``exclude``, the target) move: numbers by
-    ``shift`` standard deviations, booleans flip, text columns swap the frequencies of their categories.
-    """
+def simulate_current(reference: pd.DataFrame, drift: bool, seed: int, rows=None, shift=1.0, exclude=()):
+    """A "current" batch resampled from the reference. With ``drift``, a seeded 70% of the columns
+    (not ``exclude``: the target) move: numbers by ``shift`` sd, booleans flip, categories swap frequencies."""
     rng = np.random.default_rng(seed)
-    frame = reference.iloc[rng.integers(0, len(reference), size=rows or len(reference))].reset_index(
-        drop=True
-    )
-    candidates = [c for c in frame.columns if c not in exclude and frame[c].notna().any()]
-    count = min(max(1, math.ceil(share * len(candidates))), len(candidates))
-    for column in rng.choice(candidates, size=count, replace=False).tolist() if drift else []:
+    frame = reference.iloc[rng.integers(0, len(reference), size=rows or len(reference))]
+    frame = frame.reset_index(drop=True)
+    candidates = [c for c in frame if c not in exclude and frame[c].notna().any()]
+    count = min(max(1, math.ceil(SIMULATED_SHARE * len(candidates))), len(candidates)) if drift else 0
+    for column in rng.choice(candidates, size=count, replace=False).tolist():
         values = frame[column]
         if pd.api.types.is_bool_dtype(values):
             frame[column] = ~values.astype(bool)
@@ -608,22 +469,17 @@ def simulate_current(
             )
         else:
             counts = values.value_counts()
-            frame[column] = values.map(dict(zip(counts.index, counts.index[::-1], strict=True))).where(
-                values.notna()
-            )
+            frame[column] = values.map(dict(zip(counts.index, counts.index[::-1], strict=True)))
     return frame
 
 
 def write_frame(frame: pd.DataFrame, path: Path, sep: str = ",") -> None:
-    """CSV, Parquet or prediction-log JSON lines (``{"features": {...}}``), from the file name."""
+    """As CSV, Parquet or prediction-log JSON lines (``{"features": {...}}``), from the file name."""
     with atomic_path(path) as tmp:
-        fmt = _format(path, "auto")
-        if fmt == "parquet":
+        if _format(path) == "parquet":
             frame.to_parquet(tmp, index=False)
-        elif fmt == "logs":
+        elif _format(path) == "logs":
             records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-            tmp.write_text(
-                "".join(json.dumps({"features": r}, default=str) + "\n" for r in records), encoding="utf-8"
-            )
+            tmp.write_text("".join(json.dumps({"features": r}, default=str) + "\n" for r in records))
         else:
             frame.to_csv(tmp, index=False, sep=sep)
