@@ -88,7 +88,10 @@ def commit(root: Path, files: dict[str, str], message: str = "base") -> None:
 
 
 def series(report: str) -> list[list[float]]:
-    return [[float(v) for v in line.split("[", 1)[1].rstrip("]").split(", ")] for line in re.findall(r"  line \[.*", report)]
+    return [
+        [float(v) for v in line.split("[", 1)[1].rstrip("]").split(", ")]
+        for line in re.findall(r"  line \[.*", report)
+    ]
 
 
 def test_verdict_follows_each_metrics_direction():
@@ -161,7 +164,9 @@ def test_a_changed_auc_always_changes_the_roc_chart(repo: Path):
     report = build_report("main", primary="f1")
     base, new = series(report)
     assert base != new
-    assert np.mean(base) == pytest.approx(aucs[0], abs=1e-3) and np.mean(new) == pytest.approx(aucs[1], abs=1e-3)
+    assert np.mean(base) == pytest.approx(aucs[0], abs=1e-3) and np.mean(new) == pytest.approx(
+        aucs[1], abs=1e-3
+    )
     assert f"roc_auc main {aucs[0]:.4f} → {aucs[1]:.4f}" in report  # the title says it too
 
 

@@ -187,8 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
     """Title (printed) and body (written to --out) of the retraining pull request."""
-    from .config import load_params
     from .compare import retrain_pull_request
+    from .config import load_params
     from .io import write_text
 
     title, body = retrain_pull_request(load_params(args.params), args.base, args.base_name, args.run_url)

@@ -112,8 +112,8 @@ def mermaid_chart(title: str, x_axis: str, y_axis: str, series: list[tuple]) -> 
     """A Mermaid xychart-beta block and its legend; ``series`` = [(line|bar, label, colour, values)]."""
     colours = ", ".join(colour for _, _, colour, _ in series)
     legend = ", ".join(f"{COLOUR_NAMES[colour]}: {label}" for _, label, colour, _ in series)
-    config = f'config: {{themeVariables: {{xyChart: {{plotColorPalette: "{colours}"}}}}}}'
-    lines = ["```mermaid", "---", config, "---", "xychart-beta", f'  title "{title}"', f"  x-axis {x_axis}"]
+    palette = ["config:", "  themeVariables:", "    xyChart:", f'      plotColorPalette: "{colours}"']
+    lines = ["```mermaid", "---", *palette, "---", "xychart-beta", f'  title "{title}"', f"  x-axis {x_axis}"]
     lines += [f"  y-axis {y_axis}"] + [
         f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(values))}]" for kind, _, _, values in series
     ]

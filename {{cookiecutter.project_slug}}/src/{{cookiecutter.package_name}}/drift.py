@@ -99,13 +99,12 @@ def _log_tables(path: Path, findings: list[dict], chunk: int = 50_000):
 
     import pyarrow as pa
 
-    def table(records: list[dict]) -> pa.Table:
-        frame = pd.DataFrame.from_records(records).astype(object)
-        text = {
-            str(c): frame[c].map(lambda v: v if isinstance(v, str) else json.dumps(v), na_action="ignore")
-            for c in frame
-        }
-        return pa.table({c: pa.array(v, pa.string()) for c, v in text.items()})
+    def table(records: list[dict]) -> pa.Table:  # every value as text, as from a CSV
+        frame = pd.DataFrame.from_records(records)
+        text = lambda v: v if isinstance(v, str) else json.dumps(v)  # noqa: E731
+        return pa.table(
+            {str(c): pa.array(frame[c].map(text, na_action="ignore"), pa.string()) for c in frame}
+        )
 
     buffer, bad = [], []
     for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if _format(p) == "logs"):
@@ -139,6 +138,17 @@ def _format(path: Path, declared: str = "auto") -> str:
     return "parquet" if name.endswith((".parquet", ".pq")) else "csv"
 
 
+def _tables(path: Path, fmt: str, sep: str, findings: list[dict]):
+    if fmt == "logs":
+        return _log_tables(path, findings)
+    if fmt == "csv":
+        return _csv_tables(path, sep)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return (pa.Table.from_batches([batch]) for batch in pq.ParquetFile(path).iter_batches(65_536))
+
+
 def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) -> tuple[Table, list[dict]]:
     """A seeded sample of a CSV, a Parquet file or prediction logs, and findings about unreadable lines."""
     if not path.exists():
@@ -153,20 +163,7 @@ def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) ->
     if path.is_dir() and fmt != "logs":
         raise UserError(f"{role} data {path} is a folder; set drift.format: predictions for prediction logs")
     try:
-        if fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            tables = (pa.Table.from_batches([b]) for b in pq.ParquetFile(path).iter_batches(65_536))
-        sample, rows = _sample(
-            _log_tables(path, findings)
-            if fmt == "logs"
-            else tables
-            if fmt == "parquet"
-            else _csv_tables(path, sep),
-            k,
-            seed,
-        )
+        sample, rows = _sample(_tables(path, fmt, sep, findings), k, seed)
     except UnicodeDecodeError as exc:
         raise UserError(f"{role} data {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
@@ -200,44 +197,37 @@ def _typed(values: pd.Series, kind: str) -> pd.Series:
 
 def check_schema(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict, categories: dict):
     """Typed columns for Evidently, findings, and the columns decided (as drifted) by a schema error."""
-    message = "column {!r} is in the current data but not in the reference: ignored"
-    findings = [
-        finding("warning", "extra_column", message.format(c), c) for c in current if c not in reference
-    ]
+    extra = "column {!r} is in the current data but not in the reference: ignored"
+    findings = [finding("warning", "extra_column", extra.format(c), c) for c in current if c not in reference]
     ref, cur, decided = pd.DataFrame(), pd.DataFrame(), []
     for column, kind in kinds.items():
-        raw = current[column] if column in current else None
-        values = None if raw is None else _typed(raw, kind)
-        bad = None if raw is None else raw[raw.notna() & values.isna()]
-        if raw is None:
+        raw = current.get(column, pd.Series(dtype=object))
+        values = _typed(raw, kind)
+        bad, present = raw[raw.notna() & values.isna()], int(raw.notna().sum())
+        error = None
+        if column not in current:
             error = "missing_column", f"feature column {column!r} is missing from the current data"
-        elif raw.notna().sum() == 0:
+        elif present == 0:
             error = "all_missing", f"column {column!r} has no values in the current data (all missing)"
-        elif len(bad) > CHANGED_TYPE_SHARE * raw.notna().sum():
-            error = (
-                "changed_type",
-                (
-                    f"column {column!r} was numeric in the reference but {len(bad) / raw.notna().sum():.0%} of "
-                    f"its current values are not numbers (e.g. {_examples(bad)})"
-                ),
-            )
-        else:
-            error, ref[column], cur[column] = None, _typed(reference[column], kind), values
+        elif len(bad) > CHANGED_TYPE_SHARE * present:
+            share = f"{len(bad) / present:.0%} of its current values are not numbers (e.g. {_examples(bad)})"
+            error = "changed_type", f"column {column!r} was numeric in the reference but {share}"
         if error:
             findings.append(finding("error", *error, column))
             decided.append(column)
-        elif len(bad):
-            message = f"column {column!r}: {len(bad)} current value(s) in the sample are not numbers"
-            findings.append(
-                finding("warning", "invalid_values", f"{message} (e.g. {_examples(bad)}): ignored", column)
+            continue
+        ref[column], cur[column] = _typed(reference[column], kind), values
+        known = set(categories.get(column) or ref[column].dropna())
+        unseen = values.dropna()[~values.dropna().isin(known)] if kind == "categorical" else []
+        if len(bad):
+            message = (
+                f"{len(bad)} current value(s) in the sample are not numbers (e.g. {_examples(bad)}): ignored"
             )
-        elif kind == "categorical":
-            known = set(categories.get(column) or ref[column].dropna())
-            unseen = values.dropna()[~values.dropna().isin(known)]
-            if len(unseen) and (column in categories or len(known) <= 50):  # not for high-cardinality text
-                message = f"column {column!r}: {unseen.nunique()} value(s) not seen in training"
-                message += f" ({_examples(unseen, 5)}) in {len(unseen) / len(values):.1%} of current rows"
-                findings.append(finding("warning", "unseen_categories", message, column))
+            findings.append(finding("warning", "invalid_values", f"column {column!r}: {message}", column))
+        elif len(unseen) and (column in categories or len(known) <= 50):  # not for high-cardinality text
+            message = f"{unseen.nunique()} value(s) not seen in training ({_examples(unseen, 5)})"
+            message += f" in {len(unseen) / present:.1%} of current rows"
+            findings.append(finding("warning", "unseen_categories", f"column {column!r}: {message}", column))
     return ref, cur, findings, decided
 
 
@@ -340,10 +330,12 @@ def to_markdown(summary: dict[str, Any]) -> str:
     if columns := sorted(summary["columns"].items(), key=lambda item: (not item[1]["drift"], item[0])):
         lines += ["", "| column | type | method | score | threshold | drift |", "|---|---|---|---:|---:|---|"]
         for name, c in columns[:MD_MAX_ROWS]:
-            drift = "**yes**" if c["drift"] else "no"
-            lines.append(
-                f"| {name} | {c['type']} | {c['method']} | {_fmt(c['score'])} | {_fmt(c['threshold'])} | {drift} |"
+            drift, score, threshold = (
+                "**yes**" if c["drift"] else "no",
+                _fmt(c["score"]),
+                _fmt(c["threshold"]),
             )
+            lines.append(f"| {name} | {c['type']} | {c['method']} | {score} | {threshold} | {drift} |")
         if len(columns) > MD_MAX_ROWS:
             lines.append(f"\n{len(columns) - MD_MAX_ROWS} more column(s) without drift in `summary.json`.")
     lines += ["", f"_{summary['sampling']['description']}_"] if "sampling" in summary else []
@@ -451,8 +443,8 @@ def _run(params: Params, current_path: Path, reference_path: Path, schema_file: 
 
 # ------------------------------------------------------------------------------ demo data
 def simulate_current(reference: pd.DataFrame, drift: bool, seed: int, rows=None, shift=1.0, exclude=()):
-    """A "current" batch resampled from the reference. With ``drift``, a seeded 70% of the columns
-    (not ``exclude``: the target) move: numbers by ``shift`` sd, booleans flip, categories swap frequencies."""
+    """A "current" batch resampled from the reference. With ``drift``, a seeded 70% of the columns (not
+    ``exclude``: the target) move: numbers by ``shift`` sd, booleans flip, categories swap frequencies."""
     rng = np.random.default_rng(seed)
     frame = reference.iloc[rng.integers(0, len(reference), size=rows or len(reference))]
     frame = frame.reset_index(drop=True)
