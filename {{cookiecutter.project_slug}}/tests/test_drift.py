@@ -11,6 +11,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_breast_cancer
 
+from {{ cookiecutter.package_name }} import drift
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.drift import EXIT_DRIFT, EXIT_OK, read_source, run_drift, simulate_current
@@ -238,6 +239,18 @@ def test_unreadable_current_data_is_an_error(tmp_path, monkeypatch, capsys):
     write_params(tmp_path)
     assert main(["drift", "--no-html"]) == 2
     assert "current.csv is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_an_unexpected_failure_exits_2_not_1(tmp_path, monkeypatch, capsys):
+    """A bug must not read as drift (exit 1, which opens a retraining pull request)."""
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    mixed(300, 1).to_csv("reference.csv", index=False)
+    mixed(300, 2).to_csv("current.csv", index=False)
+    monkeypatch.setattr(drift, "check_schema", lambda *args: 1 / 0)
+    assert main(["drift", "--no-html"]) == 2
+    assert "the drift check failed: ZeroDivisionError" in capsys.readouterr().err
+    assert json.loads(Path("reports/drift/summary.json").read_text())["verdict"] == "error"
 
 
 def test_model_schema_decides_features_and_known_categories(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import threading
+import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,7 @@ def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) ->
         sample, rows = _sample(_tables(path, fmt, sep, findings), k, seed)
     except UnicodeDecodeError as exc:
         raise UserError(f"{role} data {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-    except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+    except (ValueError, OSError, TypeError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         message = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise UserError(f"{role} data {path} is not a readable {fmt} file: {message}") from None
     sample.columns = [str(c).strip() for c in sample.columns]
@@ -391,10 +392,15 @@ def run_drift(
     threading.Thread(target=_preload, daemon=True).start()
     try:
         summary, snapshot = _run(params, current, reference, schema_file)
-    except UserError as exc:
+    except Exception as exc:
+        if not isinstance(
+            exc, UserError
+        ):  # a bug must not read as drift (exit 1): exit 2, with its traceback
+            traceback.print_exc()
+            exc = UserError(f"the drift check failed: {type(exc).__name__}: {exc} (traceback above)")
         empty = [Table(str(path), 0, pd.DataFrame()) for path in (reference, current)]
         summary = build_summary(*empty, params, {}, [], str(exc))
-        raise
+        raise exc from None
     finally:
         (out_dir / "report.html").unlink(missing_ok=True)
         if snapshot is not None and html:
