@@ -257,8 +257,8 @@ def test_health_ready_and_version(client, settings):
     assert response.json()["model_version"] == version["model_version"]
 
 
-def test_not_ready_before_the_model_is_loaded(settings):
-    client = TestClient(create_app(settings))  # no `with`: the startup that loads the model has not run
+def test_not_ready_before_startup(settings):
+    client = TestClient(create_app(settings))  # no `with`: the app has not started
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 503
     records = records_of(make_frame("classification"), 1)
@@ -403,6 +403,11 @@ def test_serve_command_reports_a_missing_model(tmp_path, capsys):
     assert "train first" in capsys.readouterr().err
     assert main(["serve", "--max-batch-rows", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+    (tmp_path / "m.skops").write_bytes(b"not a model")
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"task": "regression", "target": "y", "numeric": ["x"]}))
+    assert main(["serve", "--model", str(tmp_path / "m.skops"), "--schema", str(schema)]) == 2
+    assert "m.skops is not a model saved by training" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["classification"])
@@ -413,7 +418,8 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
         port = probe.getsockname()[1]
     args = ["--model", str(settings.model_path), "--schema", str(settings.schema_path), "--port", str(port)]
     env = {**os.environ, "GIT_COMMIT": COMMIT, "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--host", "127.0.0.1", *args]
+    serve = ["serve", "--host", "127.0.0.1", *args]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", *serve]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
 

@@ -257,15 +257,15 @@ def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: st
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app for the model in ``settings`` (schema read now, the model loaded at startup)."""
+    """The app for the model in ``settings``; a file that cannot be served stops it here, clearly."""
     settings = settings or Settings.from_env()
     schema, version = load_schema(settings.schema_path), model_version(settings)
+    predictor = Predictor(read_model(settings.model_path), schema)
     label, max_rows, registry = version["model_version"], settings.max_batch_rows, CollectorRegistry()
     observe = model_metrics(registry, version, schema.task)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        predictor = Predictor(await asyncio.to_thread(read_model, settings.model_path), schema)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # ready from here on
         log = [prediction_log(settings.prediction_log, label)] if settings.prediction_log else []
         app.state.batcher = Batcher(predictor.predict, max_rows, [observe, *log])
         gc.collect()  # what is loaded lives as long as the process: keep it out of the
