@@ -255,7 +255,7 @@ def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Par
     except ImportError as exc:
         raise UserError(f"Evidently is missing ({exc}): pip install -e '.[drift]' (`make setup`)") from None
     settings, columns = params.drift, list(ref.columns)
-    methods = {c: s.method for c, s in settings.columns.items() if c in kinds and s.method != "auto"}
+    methods = {c: s.method for c, s in settings.columns.items() if c in columns and s.method != "auto"}
     for column in columns:  # the method must suit the column (Evidently's registry says which do)
         method, kind = methods.get(column, settings.method), kinds[column]
         fits = [m for m in get_args(DriftMethod)[1:] if column_type[kind.title()] in registry[m]]
@@ -263,7 +263,7 @@ def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Par
         if method not in ("auto", *fits):
             use = f"does not apply to the {kind} column {column!r}; use one of: {', '.join(fits)}"
             raise UserError(f"{key} is {method!r}, which {use}")
-    thresholds = {c: s.threshold for c, s in settings.columns.items() if s.threshold and c in kinds}
+    thresholds = {c: s.threshold for c, s in settings.columns.items() if s.threshold and c in columns}
     method = None if settings.method == "auto" else settings.method
     preset = evidently.presets.DataDriftPreset(
         columns,
