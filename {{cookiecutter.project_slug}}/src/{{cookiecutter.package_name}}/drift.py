@@ -353,9 +353,7 @@ def build_summary(
     schema_ok = not error and not any(f["severity"] == "error" for f in findings)
     verdict = "error" if error else "drift" if dataset_drift or not schema_ok else "no_drift"
     rows = max(len(reference.sample), len(current.sample))
-    sample = (
-        f"a seeded uniform sample of at most {settings.sample_rows:,} rows per side (seed {settings.seed})"
-    )
+    sample = f"a seeded uniform sample of at most {settings.sample_rows:,} rows a side (seed {settings.seed})"
     how = "all rows" if rows >= max(reference.rows, current.rows) else sample
     description = f"Evidently's DataDriftPreset, run once on {how}: the source of every number here."
     side = lambda t: {"source": t.source, "rows": t.rows, "sampled_rows": len(t.sample)}  # noqa: E731
@@ -393,9 +391,7 @@ def run_drift(
     try:
         summary, snapshot = _run(params, current, reference, schema_file)
     except Exception as exc:
-        if not isinstance(
-            exc, UserError
-        ):  # a bug must not read as drift (exit 1): exit 2, with its traceback
+        if not isinstance(exc, UserError):  # a bug must not read as drift (exit 1): exit 2, with a traceback
             traceback.print_exc()
             exc = UserError(f"the drift check failed: {type(exc).__name__}: {exc} (traceback above)")
         empty = [Table(str(path), 0, pd.DataFrame()) for path in (reference, current)]
@@ -420,15 +416,12 @@ def _run(params: Params, current_path: Path, reference_path: Path, schema_file: 
         raise UserError(f"reference data {reference_path} has no rows: retrain with `make repro`")
     kinds, categories = feature_kinds(reference.sample, params, schema_file)
     current, findings = read_source(current_path, settings.format, sep, rows, settings.seed + 1, "current")
-    unknown = "drift.columns names {!r}, which is not a checked feature column"
-    findings += [
-        finding("warning", "unknown_column_setting", unknown.format(c), c)
-        for c in settings.columns
-        if c not in kinds
-    ]
+    for column in (c for c in settings.columns if c not in kinds):
+        message = f"drift.columns names {column!r}, which is not a checked feature column"
+        findings.append(finding("warning", "unknown_column_setting", message, column))
     if current.rows == 0:
         findings.append(
-            finding("error", "empty", f"current data {current_path} has no rows: nothing to compare")
+            finding("error", "empty", f"current data {current_path} has no rows: nothing to check")
         )
         error = f"current data {current_path} is empty (no rows): is the data source down?"
         return build_summary(reference, current, params, {}, findings, error), None
