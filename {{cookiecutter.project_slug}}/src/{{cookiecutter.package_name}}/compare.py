@@ -149,11 +149,10 @@ def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str)
     lines, labels = [], lambda values: "[" + ", ".join(f'"{v:.3g}"' for v in values) + "]"
     if roc := both("roc.csv", "fpr", "tpr"):
         series = [("line", label, c, roc_cells(f)) for f, label, c in roc]
-        x_axis, title = (
-            f'"false positive rate, {CELLS} cells" 0 --> 1',
-            "ROC curve" + _change(rows, "roc_auc", base_name),
+        x_axis, y_axis = f'"false positive rate, {CELLS} cells" 0 --> 1', '"mean true positive rate" 0 --> 1'
+        lines += _chart(
+            "ROC curve", "ROC curve" + _change(rows, "roc_auc", base_name), x_axis, y_axis, series
         )
-        lines += _chart("ROC curve", title, x_axis, '"mean true positive rate" 0 --> 1', series)
     if confusion := both("confusion.csv", "actual", "predicted"):
         counts = [pd.crosstab(f["actual"].astype(str), f["predicted"].astype(str)) for f, _, _ in confusion]
         classes = sorted(set().union(*(set(c.index) | set(c.columns) for c in counts)))
@@ -176,9 +175,9 @@ def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str)
             bins = np.clip(np.digitize(f["actual"].to_numpy(float), edges[1:-1]), 0, BINS - 1)
             means = f["predicted"].astype(float).groupby(bins).mean().reindex(range(BINS))
             series.append(("line", label, c, list(means.interpolate(limit_direction="both"))))
-        title = "Mean prediction per range of actual values" + _change(rows, "rmse", base_name)
+        title, x_axis = "Mean prediction per range of actual values", f'"actual" {labels(series[0][3])}'
         lines += _chart(
-            "Predicted vs actual", title, f'"actual" {labels(series[0][3])}', '"predicted"', series
+            "Predicted vs actual", title + _change(rows, "rmse", base_name), x_axis, '"predicted"', series
         )
     if residuals := both("residuals.csv", "residual"):
         spread = max(float(f["residual"].abs().max()) for f, _, _ in residuals) or 1.0
@@ -186,19 +185,17 @@ def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str)
         counts = [list(np.histogram(f["residual"], edges)[0]) for f, _, _ in residuals]
         series = [("bar", "this PR (bars)", BLUE, counts[-1])]
         series += [("line", f"{base_name} (line)", GREY, counts[0])] if len(counts) == 2 else []
-        x_axis, title = f'"residual" {labels((edges[:-1] + edges[1:]) / 2)}', "Residuals (actual - predicted)"
-        lines += _chart(
-            "Residual distribution", title + _change(rows, "mae", base_name), x_axis, '"test rows"', series
-        )
+        title = "Residuals (actual - predicted)" + _change(rows, "mae", base_name)
+        x_axis = f'"residual" {labels((edges[:-1] + edges[1:]) / 2)}'
+        lines += _chart("Residual distribution", title, x_axis, '"test rows"', series)
     return lines
 
 
 def _plots(sha: str) -> dict[str, list[pd.DataFrame | None]]:
     """The plot CSVs of the base (``git show``) and of the working tree."""
     plots = {}
-    for path in (
-        PLOTS_DIR / name for name in ("roc.csv", "confusion.csv", "predictions.csv", "residuals.csv")
-    ):
+    for name in ("roc.csv", "confusion.csv", "predictions.csv", "residuals.csv"):
+        path = PLOTS_DIR / name
         shown = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], capture_output=True, text=True)
         texts = [shown.stdout if shown.returncode == 0 else "", path.read_text() if path.is_file() else ""]
         plots[path.name] = [pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts]
@@ -219,24 +216,15 @@ def build_report(base: str, base_name: str | None = None, primary: str | None = 
     lines = [f"## Model report: this pull request vs {name} ({sha[:7]})", ""]
     if rows and rows[0].primary and rows[0].base is not None:
         head = rows[0]
-        lines.append(
-            f"Primary metric **{head.name}**: {fmt(head.base)} → {fmt(head.new)} ({fmt_delta(head)}) "
-            + MARKS[head.verdict]
-        )
+        change = f"{fmt(head.base)} → {fmt(head.new)} ({fmt_delta(head)}) {MARKS[head.verdict]}"
+        lines.append(f"Primary metric **{head.name}**: {change}")
     elif all(r.base is None for r in rows):
         lines.append(f"{name} has no `{METRICS_FILE}` yet: every metric below is new.")
     body = [[_label(r), fmt(r.base), fmt(r.new), fmt_delta(r), MARKS[r.verdict]] for r in rows]
-    lines += [
-        "",
-        "### Metrics",
-        "",
-        *table(["metric", name, "this PR", "change", ""], body),
-        "### Params",
-        "",
-    ]
-    params = [
-        [f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in _flat(dvc_diff("params", "diff", sha))
-    ]
+    lines += ["", "### Metrics", "", *table(["metric", name, "this PR", "change", ""], body)]
+    changed = _flat(dvc_diff("params", "diff", sha))
+    params = [[f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in changed]
+    lines.append("### Params\n")
     lines += table(["param", name, "this PR"], params) if params else ["No param changed.", ""]
     files = dvc_diff("diff", "--show-hash", sha)
     data = [
@@ -269,9 +257,8 @@ def retrain_pull_request(params: Params, base: str, base_name: str, run_url: str
     primary, summary = params.evaluate.primary_metric, params.drift.output_dir / "summary.md"
     try:
         report = build_report(base, base_name, primary)
-        row = next(
-            (r for r in metric_rows(resolve_rev(base), primary) if r.primary and r.delta is not None), None
-        )
+        rows = metric_rows(resolve_rev(base), primary)
+        row = next((r for r in rows if r.primary and r.delta is not None), None)
     except UserError as exc:
         report, row = f"_The metrics could not be compared with `{base_name}`: {exc}_", None
     line = f"{primary} {fmt(row.base)} → {fmt(row.new)}" if row else f"no `{primary}` to compare"

@@ -37,6 +37,11 @@ CHANGED_TYPE_SHARE = 0.5  # share of non-numbers that makes a numeric column "ch
 MD_MAX_ROWS = 25  # summary.md lists at most this many columns (summary.json has them all)
 LOGS = (".jsonl", ".ndjson", ".json")
 SIMULATED_SHARE = 0.7  # of the columns that simulate-current --drift moves
+HINTS = {
+    "reference": "train first (`make repro`, or `dvc pull` to fetch the outputs of the last training)",
+    "current": "refresh it (`dvc update`/`dvc pull`, or `python -m {package} simulate-current` for a demo) "
+    "or fix drift.current in params.yaml",
+}
 
 
 @dataclass
@@ -103,9 +108,8 @@ def _log_tables(path: Path, findings: list[dict], chunk: int = 50_000):
     def table(records: list[dict]) -> pa.Table:  # every value as text, as from a CSV
         frame = pd.DataFrame.from_records(records)
         text = lambda v: v if isinstance(v, str) else json.dumps(v)  # noqa: E731
-        return pa.table(
-            {str(c): pa.array(frame[c].map(text, na_action="ignore"), pa.string()) for c in frame}
-        )
+        columns = {str(c): frame[c].map(text, na_action="ignore") for c in frame}
+        return pa.table({c: pa.array(values, pa.string()) for c, values in columns.items()})
 
     buffer, bad = [], []
     for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if _format(p) == "logs"):
@@ -153,12 +157,7 @@ def _tables(path: Path, fmt: str, sep: str, findings: list[dict]):
 def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) -> tuple[Table, list[dict]]:
     """A seeded sample of a CSV, a Parquet file or prediction logs, and findings about unreadable lines."""
     if not path.exists():
-        hint = (
-            "train first (`make repro`, or `dvc pull` to fetch the outputs of the last training)"
-            if role == "reference"
-            else f"refresh it (`dvc update`/`dvc pull`, or `python -m {__package__} simulate-current` "
-            "for a demo) or fix drift.current in params.yaml"
-        )
+        hint = HINTS[role].format(package=__package__)
         raise UserError(f"{role} data {path} does not exist: {hint}")
     fmt, findings = _format(path, fmt), []
     if path.is_dir() and fmt != "logs":
@@ -222,7 +221,7 @@ def check_schema(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict, ca
         unseen = values.dropna()[~values.dropna().isin(known)] if kind == "categorical" else []
         if len(bad):
             message = (
-                f"{len(bad)} current value(s) in the sample are not numbers (e.g. {_examples(bad)}): ignored"
+                f"{len(bad)} value(s) in the current sample are not numbers, ignored (e.g. {_examples(bad)})"
             )
             findings.append(finding("warning", "invalid_values", f"column {column!r}: {message}", column))
         elif len(unseen) and (column in categories or len(known) <= 50):  # not for high-cardinality text
@@ -291,9 +290,8 @@ def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Par
         method = names.get(config["method"], config["method"])  # a display name when Evidently chose it
         stat = "p_value" if "p_value" in next(iter(registry[method].values())).display_name else "distance"
         drift, score, threshold = metric["id"] in failed, float(metric["value"]), config["threshold"]
-        results[config["column"]] = dict(
-            drift=drift, score=score, method=method, stat=stat, threshold=threshold
-        )
+        result = dict(drift=drift, score=score, method=method, stat=stat, threshold=threshold)
+        results[config["column"]] = result
     return snapshot, results
 
 
@@ -309,10 +307,8 @@ MARKDOWN = """### Data drift check: {verdict}
 - Reference: `{reference[source]}` ({reference[rows]:,} rows)
 - Current: `{current[source]}` ({current[rows]:,} rows)
 """
-SHARE = (
-    "- Drifted columns: {drifted_columns} of {columns_checked} ({drifted_share:.1%}); dataset drift when at "
-)
-SHARE += "least {drift_share_threshold:.0%}: **{dataset_drift}**"
+SHARE = "- Drifted columns: {drifted_columns} of {columns_checked} ({drifted_share:.1%}); "
+SHARE += "dataset drift when at least {drift_share_threshold:.0%}: **{dataset_drift}**"
 VERDICTS = {"drift": "**drift detected**", "no_drift": "no drift", "error": "**could not run**"}
 
 
@@ -322,20 +318,13 @@ def to_markdown(summary: dict[str, Any]) -> str:
     if summary["columns_checked"]:
         lines.append(SHARE.format(**summary | {"dataset_drift": "yes" if summary["dataset_drift"] else "no"}))
     if findings := sorted(summary["schema"]["findings"], key=lambda f: f["severity"] != "error"):
-        lines += [
-            "",
-            "**Schema findings**",
-            "",
-            *(f"- {f['severity']} ({f['kind']}): {f['message']}" for f in findings),
-        ]
+        lines += ["", "**Schema findings**", ""]
+        lines += [f"- {f['severity']} ({f['kind']}): {f['message']}" for f in findings]
     if columns := sorted(summary["columns"].items(), key=lambda item: (not item[1]["drift"], item[0])):
         lines += ["", "| column | type | method | score | threshold | drift |", "|---|---|---|---:|---:|---|"]
         for name, c in columns[:MD_MAX_ROWS]:
-            drift, score, threshold = (
-                "**yes**" if c["drift"] else "no",
-                _fmt(c["score"]),
-                _fmt(c["threshold"]),
-            )
+            drift, score = "**yes**" if c["drift"] else "no", _fmt(c["score"])
+            threshold = _fmt(c["threshold"])
             lines.append(f"| {name} | {c['type']} | {c['method']} | {score} | {threshold} | {drift} |")
         if len(columns) > MD_MAX_ROWS:
             lines.append(f"\n{len(columns) - MD_MAX_ROWS} more column(s) without drift in `summary.json`.")
@@ -355,7 +344,7 @@ def build_summary(
     rows = max(len(reference.sample), len(current.sample))
     sample = f"a seeded uniform sample of at most {settings.sample_rows:,} rows a side (seed {settings.seed})"
     how = "all rows" if rows >= max(reference.rows, current.rows) else sample
-    description = f"Evidently's DataDriftPreset, run once on {how}: the source of every number here."
+    how = f"Evidently's DataDriftPreset, run once on {how}: the source of every number here."
     side = lambda t: {"source": t.source, "rows": t.rows, "sampled_rows": len(t.sample)}  # noqa: E731
     return {
         "verdict": verdict,
@@ -370,12 +359,9 @@ def build_summary(
         "schema": {"ok": schema_ok, "findings": findings},
         "reference": side(reference),
         "current": side(current),
-        "sampling": {
-            "sample_rows": settings.sample_rows,
-            "report_rows": rows,
-            "seed": settings.seed,
-            "description": description,
-        },
+        "sampling": dict(
+            sample_rows=settings.sample_rows, report_rows=rows, seed=settings.seed, description=how
+        ),
     }
 
 
@@ -420,9 +406,8 @@ def _run(params: Params, current_path: Path, reference_path: Path, schema_file: 
         message = f"drift.columns names {column!r}, which is not a checked feature column"
         findings.append(finding("warning", "unknown_column_setting", message, column))
     if current.rows == 0:
-        findings.append(
-            finding("error", "empty", f"current data {current_path} has no rows: nothing to check")
-        )
+        message = f"current data {current_path} has no rows: nothing to check"
+        findings.append(finding("error", "empty", message))
         error = f"current data {current_path} is empty (no rows): is the data source down?"
         return build_summary(reference, current, params, {}, findings, error), None
     ref, cur, schema_findings, decided = check_schema(reference.sample, current.sample, kinds, categories)
@@ -455,9 +440,8 @@ def simulate_current(reference: pd.DataFrame, drift: bool, seed: int, rows=None,
             frame[column] = ~values.astype(bool)
         elif pd.api.types.is_numeric_dtype(values):
             moved = values + shift * (float(values.std()) or 1.0)
-            frame[column] = (
-                moved.round().astype(values.dtype) if pd.api.types.is_integer_dtype(values) else moved
-            )
+            integer = pd.api.types.is_integer_dtype(values)
+            frame[column] = moved.round().astype(values.dtype) if integer else moved
         else:
             counts = values.value_counts()
             frame[column] = values.map(dict(zip(counts.index, counts.index[::-1], strict=True)))
