@@ -287,7 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     about_errors = [
         (400, "The body is not JSON"), (413, f"More than {max_rows} records (MAX_BATCH_ROWS)"),
         (422, "Missing or unknown columns, wrong types, non-finite numbers, empty batch"),
-        (503, "The model is not loaded (yet)"),
+        (503, "Not ready: the server is starting or stopping"),
     ]  # fmt: skip
     responses: dict[int | str, Any] = {status: {"description": text} for status, text in about_errors}
     PredictRequest = request_model(schema, max_rows)
@@ -296,7 +296,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def predict(body: PredictRequest) -> Response:  # type: ignore[valid-type]
         """Score one or many records."""
         if app.state.batcher is None:
-            return JSONResponse({"detail": "the model is not loaded yet"}, 503)
+            return JSONResponse({"detail": "not ready: the server is starting or stopping"}, 503)
         try:
             result = await app.state.batcher.submit(body.records)  # type: ignore[attr-defined]
         except Exception as exc:  # values the fitted pipeline cannot score
@@ -310,9 +310,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/ready", responses={503: responses[503]})
     async def ready() -> Response:
-        """The model is loaded (readiness)."""
+        """The server has started and scores requests (readiness)."""
         if app.state.batcher is None:
-            return JSONResponse({"status": "not ready", "reason": "the model is not loaded yet"}, 503)
+            return JSONResponse({"status": "not ready", "reason": "the server is starting or stopping"}, 503)
         return JSONResponse({"status": "ready", "model_version": label})
 
     @app.get("/version")
