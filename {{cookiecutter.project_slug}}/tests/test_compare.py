@@ -15,7 +15,12 @@ import yaml
 from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.compare import MetricRow, build_report, retrain_pull_request, roc_cells
+from {{ cookiecutter.package_name }}.compare import (
+    MetricRow,
+    build_report,
+    retrain_pull_request,
+    roc_cells,
+)
 from {{ cookiecutter.package_name }}.config import parse_params
 
 GIT_ENV = {

@@ -14,7 +14,13 @@ from sklearn.datasets import load_breast_cancer
 from {{ cookiecutter.package_name }} import drift
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import parse_params
-from {{ cookiecutter.package_name }}.drift import EXIT_DRIFT, EXIT_OK, read_source, run_drift, simulate_current
+from {{ cookiecutter.package_name }}.drift import (
+    EXIT_DRIFT,
+    EXIT_OK,
+    read_source,
+    run_drift,
+    simulate_current,
+)
 from {{ cookiecutter.package_name }}.errors import UserError
 
 from conftest import make_frame, make_params
