@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -291,7 +292,8 @@ def test_prediction_logs_in_all_accepted_shapes(tmp_path):
             entry = {"features": record, "prediction": 1, "timestamp": f"2026-01-01T00:00:{i % 60:02d}Z"}
             handle.write(json.dumps({**entry, "model_version": "abc"}) + "\n")
         handle.write("not json\n")
-    with open(logs / "b.jsonl", "w") as handle:
+    (logs / "2026-01-02").mkdir()  # a subfolder, gzipped
+    with gzip.open(logs / "2026-01-02" / "b.jsonl.gz", "wt") as handle:
         handle.write(json.dumps({"features": records[100:200], "prediction": [0] * 100}) + "\n")
         handle.write(json.dumps(records[200:]) + "\n")  # fallback: a plain list of feature dicts
     reference.to_csv(tmp_path / "reference.csv", index=False)

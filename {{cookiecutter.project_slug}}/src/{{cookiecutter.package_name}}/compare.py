@@ -1,11 +1,10 @@
 """Compare this working tree's model with a base git revision, as a Markdown report.
 
 DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``dvc params diff`` and ``dvc diff``
-(data and model files). The base's plots (small CSVs committed with ``cache: false``) come from
-``git show``. This module presents them: metrics marked better or worse (``evaluate.LOWER_IS_BETTER``),
-the primary one first; changed params and files; Mermaid charts, which GitHub renders in a comment.
-Each chart's title carries its metric, and the ROC line plots the mean true-positive rate per cell of
-false-positive rate, whose average is the AUC: a changed AUC always moves the line.
+(data and model files); the base's plot CSVs come from ``git show``. This module presents them: metrics
+marked better or worse (``evaluate.LOWER_IS_BETTER``), the primary one first; changed params and files;
+Mermaid charts, which GitHub renders in a comment, each titled with its metric. The ROC line plots the
+mean true-positive rate per cell of false-positive rate, whose average is the AUC: a changed AUC moves it.
 """
 
 from __future__ import annotations
@@ -25,9 +24,8 @@ from .config import Params
 from .errors import UserError
 from .evaluate import LOWER_IS_BETTER, METRICS_FILE, PLOTS_DIR
 
-GREY, BLUE, GREEN = "#9ca3af", "#2563eb", "#16a34a"
-COLOUR_NAMES = {GREY: "grey", BLUE: "blue", GREEN: "green"}
-COLOUR_NAMES = {GREY: "grey", BLUE: "blue", GREEN: "green"}
+COLOURS = {"#9ca3af": "grey", "#2563eb": "blue", "#16a34a": "green"}
+GREY, BLUE, GREEN = COLOURS
 CELLS, BINS, TOLERANCE = 20, 10, 1e-9
 MARKS = dict(
     better="🟢 better", worse="🔴 worse", unchanged="⚪ unchanged", new="🆕 new", removed="✖️ removed"
@@ -42,18 +40,18 @@ def _run(*args: str) -> str:
     return result.stdout
 
 
-def dvc_diff(*args: str) -> dict[str, Any]:
-    return json.loads(_run(sys.executable, "-m", "dvc", *args, "--json") or "{}")
+def dvc_diff(*args: str) -> Any:
+    """``dvc <args> --json``; for metrics and params, its (name, {old, new}) pairs over all files."""
+    diff = json.loads(_run(sys.executable, "-m", "dvc", *args, "--json") or "{}")
+    return diff if args[0] == "diff" else [item for entries in diff.values() for item in entries.items()]
 
 
 def resolve_rev(rev: str) -> str:
     try:
         return _run("git", "rev-parse", "--verify", "--quiet", rev + "^{commit}").strip()
     except UserError:
-        raise UserError(
-            f"base revision {rev!r} is not in this git repository: fetch it (in CI: actions/checkout "
-            "with fetch-depth: 0) or name another branch or commit"
-        ) from None
+        fix = "fetch it (in CI: actions/checkout with fetch-depth: 0) or name another branch or commit"
+        raise UserError(f"base revision {rev!r} is not in this git repository: {fix}") from None
 
 
 @dataclass(frozen=True)
@@ -68,24 +66,29 @@ class MetricRow:
         return None if self.base is None or self.new is None else self.new - self.base
 
     @property
+    def lower_is_better(self) -> bool:
+        return self.name.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+
+    @property
+    def label(self) -> str:
+        name = f"**{self.name}** (primary)" if self.primary else self.name
+        return f"{name} <sub>{'lower' if self.lower_is_better else 'higher'} is better</sub>"
+
+    @property
     def verdict(self) -> str:
         if self.delta is None:
             return "new" if self.base is None else "removed"
         if abs(self.delta) <= TOLERANCE:
             return "unchanged"
-        return "better" if (self.delta < 0) == (self.name.rsplit(".", 1)[-1] in LOWER_IS_BETTER) else "worse"
+        return "better" if (self.delta < 0) == self.lower_is_better else "worse"
 
 
 def metric_rows(sha: str, primary: str | None) -> list[MetricRow]:
     """Every metric of ``dvc metrics diff --all``, the primary one first."""
-    diff, number = dvc_diff("metrics", "diff", "--all", sha), lambda v: v if type(v) in (int, float) else None
-    rows = [MetricRow(k, number(v.get("old")), number(v.get("new")), k == primary) for k, v in _flat(diff)]
+    number = lambda v: v if type(v) in (int, float) else None  # noqa: E731
+    pairs = dvc_diff("metrics", "diff", "--all", sha)
+    rows = [MetricRow(k, number(v.get("old")), number(v.get("new")), k == primary) for k, v in pairs]
     return sorted((r for r in rows if (r.base, r.new) != (None, None)), key=lambda r: (not r.primary, r.name))
-
-
-def _flat(diff: dict[str, dict[str, Any]]) -> list[tuple[str, Any]]:
-    """The (name, {old, new}) pairs of a DVC diff, over all its files."""
-    return [item for entries in diff.values() for item in entries.items()]
 
 
 def fmt(value: Any) -> str:
@@ -108,16 +111,15 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*head, *(f"| {' | '.join(row)} |" for row in rows), ""]
 
 
-def mermaid_chart(title: str, x_axis: str, y_axis: str, series: list[tuple]) -> list[str]:
-    """A Mermaid xychart-beta block and its legend; ``series`` = [(line|bar, label, colour, values)]."""
+def mermaid_chart(heading: str, title: str, x_axis: str, y_axis: str, series: list[tuple]) -> list[str]:
+    """A heading, a Mermaid xychart-beta and its legend; ``series``: (line|bar, label, colour, values)."""
     colours = ", ".join(colour for _, _, colour, _ in series)
-    legend = ", ".join(f"{COLOUR_NAMES[colour]}: {label}" for _, label, colour, _ in series)
-    palette = ["config:", "  themeVariables:", "    xyChart:", f'      plotColorPalette: "{colours}"']
-    lines = ["```mermaid", "---", *palette, "---", "xychart-beta", f'  title "{title}"', f"  x-axis {x_axis}"]
-    lines += [f"  y-axis {y_axis}"] + [
-        f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(values))}]" for kind, _, _, values in series
-    ]
-    return ["", *lines, "```", f"<sub>{legend}</sub>", ""]
+    palette = json.dumps({"themeVariables": {"xyChart": {"plotColorPalette": colours}}})
+    lines = [f"#### {heading}", "", "```mermaid", "---", f"config: {palette}", "---", "xychart-beta"]
+    lines += [f'  title "{title}"', f"  x-axis {x_axis}", f"  y-axis {y_axis}"]
+    lines += [f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(vs))}]" for kind, _, _, vs in series]
+    legend = ", ".join(f"{COLOURS[colour]}: {label}" for _, label, colour, _ in series)
+    return [*lines, "```", f"<sub>{legend}</sub>", ""]
 
 
 def roc_cells(frame: pd.DataFrame, cells: int = CELLS) -> list[float]:
@@ -130,29 +132,21 @@ def roc_cells(frame: pd.DataFrame, cells: int = CELLS) -> list[float]:
     return list(np.diff(np.interp(grid, x, area)) * cells)
 
 
-def _change(rows: list[MetricRow], metric: str, base_name: str) -> str:
-    """`` (roc_auc main 0.9937 → 0.9922)`` for a chart title."""
-    row = next((r for r in rows if r.name == metric and r.new is not None), None)
-    before = f"{base_name} {fmt(row.base)} → " if row and row.base is not None else ""
-    return f" ({metric} {before}{fmt(row.new)})" if row else ""
-
-
-def _chart(heading: str, title: str, x_axis: str, y_axis: str, series: list) -> list[str]:
-    return [f"#### {heading}", *mermaid_chart(title, x_axis, y_axis, series)]
-
-
 def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str) -> list[str]:
     def both(name: str, *columns: str) -> list[tuple[pd.DataFrame, str, str]]:
         sides = zip(plots[name], (base_name, "this PR"), (GREY, BLUE), strict=True)
         return [(f, label, c) for f, label, c in sides if f is not None and set(columns) <= set(f.columns)]
 
-    lines, labels = [], lambda values: "[" + ", ".join(f'"{v:.3g}"' for v in values) + "]"
+    def title(text: str, metric: str) -> str:  # "ROC curve (roc_auc main 0.9937 → 0.9922)"
+        row = next((r for r in rows if r.name == metric and r.new is not None), None)
+        before = f"{base_name} {fmt(row.base)} → " if row and row.base is not None else ""
+        return f"{text} ({metric} {before}{fmt(row.new)})" if row else text
+
+    lines, axis = [], lambda name, values: f'"{name}" [' + ", ".join(f'"{v:.3g}"' for v in values) + "]"
     if roc := both("roc.csv", "fpr", "tpr"):
         series = [("line", label, c, roc_cells(f)) for f, label, c in roc]
         x_axis, y_axis = f'"false positive rate, {CELLS} cells" 0 --> 1', '"mean true positive rate" 0 --> 1'
-        lines += _chart(
-            "ROC curve", "ROC curve" + _change(rows, "roc_auc", base_name), x_axis, y_axis, series
-        )
+        lines += mermaid_chart("ROC curve", title("ROC curve", "roc_auc"), x_axis, y_axis, series)
     if confusion := both("confusion.csv", "actual", "predicted"):
         counts = [pd.crosstab(f["actual"].astype(str), f["predicted"].astype(str)) for f, _, _ in confusion]
         classes = sorted(set().union(*(set(c.index) | set(c.columns) for c in counts)))
@@ -170,24 +164,24 @@ def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str)
     if predictions := both("predictions.csv", "actual", "predicted"):
         actual = np.concatenate([f["actual"].to_numpy(float) for f, _, _ in predictions])
         edges = np.linspace(actual.min(), actual.max(), BINS + 1)
-        series = [("line", "ideal (predicted = actual)", GREEN, list((edges[:-1] + edges[1:]) / 2))]
+        centres = list((edges[:-1] + edges[1:]) / 2)
+        series = [("line", "ideal (predicted = actual)", GREEN, centres)]
         for f, label, c in predictions:  # mean prediction per range of actual values
             bins = np.clip(np.digitize(f["actual"].to_numpy(float), edges[1:-1]), 0, BINS - 1)
             means = f["predicted"].astype(float).groupby(bins).mean().reindex(range(BINS))
             series.append(("line", label, c, list(means.interpolate(limit_direction="both"))))
-        title, x_axis = "Mean prediction per range of actual values", f'"actual" {labels(series[0][3])}'
-        lines += _chart(
-            "Predicted vs actual", title + _change(rows, "rmse", base_name), x_axis, '"predicted"', series
-        )
+        heading = title("Mean prediction per range of actual values", "rmse")
+        lines += mermaid_chart("Predicted vs actual", heading, axis("actual", centres), '"predicted"', series)
     if residuals := both("residuals.csv", "residual"):
         spread = max(float(f["residual"].abs().max()) for f, _, _ in residuals) or 1.0
         edges = np.linspace(-spread, spread, BINS + 1)
         counts = [list(np.histogram(f["residual"], edges)[0]) for f, _, _ in residuals]
         series = [("bar", "this PR (bars)", BLUE, counts[-1])]
         series += [("line", f"{base_name} (line)", GREY, counts[0])] if len(counts) == 2 else []
-        title = "Residuals (actual - predicted)" + _change(rows, "mae", base_name)
-        x_axis = f'"residual" {labels((edges[:-1] + edges[1:]) / 2)}'
-        lines += _chart("Residual distribution", title, x_axis, '"test rows"', series)
+        heading, centres = title("Residuals (actual - predicted)", "mae"), (edges[:-1] + edges[1:]) / 2
+        lines += mermaid_chart(
+            "Residual distribution", heading, axis("residual", centres), '"test rows"', series
+        )
     return lines
 
 
@@ -198,13 +192,8 @@ def _plots(sha: str) -> dict[str, list[pd.DataFrame | None]]:
         path = PLOTS_DIR / name
         shown = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], capture_output=True, text=True)
         texts = [shown.stdout if shown.returncode == 0 else "", path.read_text() if path.is_file() else ""]
-        plots[path.name] = [pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts]
+        plots[name] = [pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts]
     return plots
-
-
-def _label(row: MetricRow) -> str:
-    direction = "lower" if row.name.rsplit(".", 1)[-1] in LOWER_IS_BETTER else "higher"
-    return f"{f'**{row.name}** (primary)' if row.primary else row.name} <sub>{direction} is better</sub>"
 
 
 def build_report(base: str, base_name: str | None = None, primary: str | None = None) -> str:
@@ -220,10 +209,9 @@ def build_report(base: str, base_name: str | None = None, primary: str | None = 
         lines.append(f"Primary metric **{head.name}**: {change}")
     elif all(r.base is None for r in rows):
         lines.append(f"{name} has no `{METRICS_FILE}` yet: every metric below is new.")
-    body = [[_label(r), fmt(r.base), fmt(r.new), fmt_delta(r), MARKS[r.verdict]] for r in rows]
+    body = [[r.label, fmt(r.base), fmt(r.new), fmt_delta(r), MARKS[r.verdict]] for r in rows]
     lines += ["", "### Metrics", "", *table(["metric", name, "this PR", "change", ""], body)]
-    changed = _flat(dvc_diff("params", "diff", sha))
-    params = [[f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in changed]
+    params = [[f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in dvc_diff("params", "diff", sha)]
     lines.append("### Params\n")
     lines += table(["param", name, "this PR"], params) if params else ["No param changed.", ""]
     files = dvc_diff("diff", "--show-hash", sha)
@@ -256,8 +244,7 @@ def retrain_pull_request(params: Params, base: str, base_name: str, run_url: str
     run and the model report; the title says when the retrained model is worse on the primary metric."""
     primary, summary = params.evaluate.primary_metric, params.drift.output_dir / "summary.md"
     try:
-        report = build_report(base, base_name, primary)
-        rows = metric_rows(resolve_rev(base), primary)
+        report, rows = build_report(base, base_name, primary), metric_rows(resolve_rev(base), primary)
         row = next((r for r in rows if r.primary and r.delta is not None), None)
     except UserError as exc:
         report, row = f"_The metrics could not be compared with `{base_name}`: {exc}_", None
