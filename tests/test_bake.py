@@ -155,7 +155,7 @@ def test_git_hooks_run_make_lint(tmp_path):
 @pytest.mark.slow
 def test_failed_retrain_keeps_previous_model_and_metrics(trained_project, tmp_path):
     project = trained_copy(trained_project, tmp_path / "project")
-    kept = ["metrics.json", "models/model.joblib", "models/schema.json", "plots/roc.csv"]
+    kept = ["metrics.json", "models/model.skops", "models/schema.json", "plots/roc.csv"]
     before = {name: (project / name).read_bytes() for name in kept}
     data = next((project / "data" / "raw").glob("*.csv"))
     # New data without the target column, tracked as a user would.
@@ -178,7 +178,7 @@ def test_failed_retrain_keeps_previous_model_and_metrics(trained_project, tmp_pa
 @pytest.mark.slow
 def test_failure_in_a_later_stage_restores_what_dvc_cleared(trained_project, tmp_path):
     project = trained_copy(trained_project, tmp_path / "project")
-    kept = ["metrics.json", "models/model.joblib", "models/schema.json", "plots/roc.csv"]
+    kept = ["metrics.json", "models/model.skops", "models/schema.json", "plots/roc.csv"]
     before = {name: (project / name).read_bytes() for name in kept}
     # Change the training code so the stage re-runs and fails after DVC cleared its outputs.
     train = project / "src" / "mlops_project" / "train.py"

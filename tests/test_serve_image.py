@@ -101,7 +101,7 @@ def test_container_serves_predictions(pushed_image, trained_project):
         assert all(set(p) == {"0", "1"} for p in body["probabilities"])
 
         status, headers, version = call(f"{base}/version")
-        sha = hashlib.sha256((project / "models/model.joblib").read_bytes()).hexdigest()
+        sha = hashlib.sha256((project / "models/model.skops").read_bytes()).hexdigest()
         assert version["git_commit"] == pushed_image["commit"]
         assert version["model_sha256"] == sha
         assert headers["x-model-version"] == version["model_version"]
@@ -129,7 +129,7 @@ def test_image_is_lean_and_runs_as_a_user(pushed_image):
     out = podman(*RUN, "run", "--rm", "--network", "none", ref, "python", "-c", probe).stdout.strip()
     assert out == "10001 [] []"
     listing = podman(*RUN, "run", "--rm", "--network", "none", ref, "ls", "/app/models").stdout.split()
-    assert sorted(listing) == ["model.joblib", "schema.json"]
+    assert sorted(listing) == ["model.skops", "schema.json"]
     added = image_size(ref) - image_size(pushed_image["base"])
     assert 0 < added < 600 * 1024**2, f"the image adds {added / 1024**2:.0f} MB over its base"
 

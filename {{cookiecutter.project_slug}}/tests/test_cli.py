@@ -27,7 +27,7 @@ def test_full_run_writes_outputs(workdir):
     assert _run_all() == [0, 0, 0]
     metrics = json.loads(Path("metrics.json").read_text())
     assert 0 <= metrics["accuracy"] <= 1
-    assert Path("models/model.joblib").stat().st_size > 0
+    assert Path("models/model.skops").stat().st_size > 0
     assert sorted(p.name for p in Path("plots").iterdir()) == ["confusion.csv", "roc.csv"]
     # Outputs get ordinary permissions (not the 0600 of a temporary file).
     assert Path("metrics.json").stat().st_mode & 0o044 == 0o044
@@ -36,7 +36,7 @@ def test_full_run_writes_outputs(workdir):
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(workdir, capsys):
     assert _run_all() == [0, 0, 0]
     before = {
-        p: p.read_bytes() for p in [Path("metrics.json"), Path("models/model.joblib"), Path("plots/roc.csv")]
+        p: p.read_bytes() for p in [Path("metrics.json"), Path("models/model.skops"), Path("plots/roc.csv")]
     }
     make_frame("classification").drop(columns="label").to_csv("data.csv", index=False)
     assert main(["prepare"]) == 2

@@ -1,8 +1,12 @@
+import joblib
 import pytest
+import skops.io as sio
+from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluate import evaluate, save
+from {{ cookiecutter.package_name }}.io import TRUSTED_TYPES, read_model, write_model
 from {{ cookiecutter.package_name }}.split import split
 from {{ cookiecutter.package_name }}.train import fit, load_model, make_estimator
 from {{ cookiecutter.package_name }}.train import save as save_model
@@ -20,8 +24,11 @@ def test_train_and_evaluate_round(tmp_path, task, family):
     )
     train, test = split(make_frame(task, rows=200), params)
     pipeline, schema = fit(train, params)
-    save_model(pipeline, schema, tmp_path / "model.joblib", tmp_path / "schema.json")
-    pipeline, schema = load_model(tmp_path / "model.joblib", tmp_path / "schema.json")
+    save_model(pipeline, schema, tmp_path / "model.skops", tmp_path / "schema.json")
+    # Every type the file holds is listed as trusted (skops' own defaults aside), and no more than needed.
+    untrusted = sio.get_untrusted_types(file=tmp_path / "model.skops")
+    assert set(untrusted) <= set(TRUSTED_TYPES), untrusted
+    pipeline, schema = load_model(tmp_path / "model.skops", tmp_path / "schema.json")
     scores, plots = evaluate(pipeline, schema, test)
     if task == "classification":
         assert set(scores) == {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"}
@@ -55,3 +62,36 @@ def test_unknown_model_param_is_named():
 def test_invalid_model_param_value_is_reported():
     with pytest.raises(UserError, match="n_estimators"):
         make_estimator("regression", "random_forest", 0, {"n_estimators": -1})
+
+
+def test_trusted_types_are_all_needed():
+    """The list holds nothing that no pipeline of any task and model family needs."""
+    needed = set()
+    for task in ("classification", "regression"):
+        for family in ("random_forest", "gradient_boosting", "linear"):
+            params = parse_params(make_params(task, model={"family": family, "params": {}}))
+            pipeline, _ = fit(make_frame(task), params)
+            needed |= set(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    assert needed == set(TRUSTED_TYPES)
+
+
+def test_a_model_file_holding_an_untrusted_type_is_refused(tmp_path):
+    params = parse_params(make_params("classification"))
+    pipeline, _ = fit(make_frame("classification"), params)
+    pipeline.steps.insert(0, ("hook", FunctionTransformer(func=eval)))  # would run code when used
+    write_model(pipeline, tmp_path / "model.skops")
+    with pytest.raises(
+        UserError, match=r"model\.skops holds types this project does not trust: builtins\.eval"
+    ) as info:
+        read_model(tmp_path / "model.skops")
+    assert "make repro" in str(info.value) and "TRUSTED_TYPES" in str(info.value)
+
+
+def test_a_pickle_or_a_broken_file_is_not_loaded(tmp_path):
+    joblib.dump({"any": "object"}, tmp_path / "model.joblib")  # a pickle: never unpickled here
+    for path in (tmp_path / "model.joblib", tmp_path / "empty.skops"):
+        path.touch()
+        with pytest.raises(UserError, match=f"{path.name} is not a model saved by training.*make repro"):
+            read_model(path)
+    with pytest.raises(UserError, match=r"missing\.skops not found: train first"):
+        read_model(tmp_path / "missing.skops")

@@ -1,122 +1,59 @@
 """Compare this working tree's model with a base git revision, as a Markdown report.
 
-``python -m {{ cookiecutter.package_name }} compare --base main`` reads the base revision's
-committed ``metrics.json``, ``params.yaml``, ``plots/*.csv`` and ``*.dvc`` pointers with
-``git show`` (metrics and plots are small and committed, ``cache: false`` in dvc.yaml, so no
-DVC remote is needed) and the current ones from the working tree, then writes:
-
-- every metric with the base value, the new value and the change, marked better or worse for
-  that metric (``evaluate.LOWER_IS_BETTER``) and the primary metric (``evaluate.primary_metric``)
-  first;
-- every changed param (and changed data files);
-- the plots as Mermaid ``xychart-beta`` charts, which GitHub renders inside a comment: the ROC
-  curve and the confusion matrix (a table) for classification, predicted-vs-actual and the
-  residual distribution for regression.
-
-A base without metrics yet (the first model) is reported as "new" throughout.
-The train workflow posts this report as the pull request's comment and job summary.
+DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``dvc params diff`` and ``dvc diff``
+(data and model files); the base's plot CSVs come from ``git show``. This module presents them: metrics
+marked better or worse (``evaluate.LOWER_IS_BETTER``), the primary one first; changed params and files;
+Mermaid charts, which GitHub renders in a comment, each titled with its metric. The ROC line plots the
+mean true-positive rate per cell of false-positive rate, whose average is the AUC: a changed AUC moves it.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import subprocess
-from collections.abc import Iterable, Mapping
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from .config import Params
 from .errors import UserError
 from .evaluate import LOWER_IS_BETTER, METRICS_FILE, PLOTS_DIR
 
-PARAMS_FILE = Path("params.yaml")
-TITLE = "Model report"
-BASE_COLOUR = "#9ca3af"  # grey
-NEW_COLOUR = "#2563eb"  # blue
-IDEAL_COLOUR = "#16a34a"  # green
-ROC_GRID = 21  # false-positive rates 0, 0.05, ..., 1
-BINS = 10
-TOLERANCE = 1e-9
+COLOURS = {"#9ca3af": "grey", "#2563eb": "blue", "#16a34a": "green"}
+GREY, BLUE, GREEN = COLOURS
+CELLS, BINS, TOLERANCE = 20, 10, 1e-9
+MARKS = dict(
+    better="🟢 better", worse="🔴 worse", unchanged="⚪ unchanged", new="🆕 new", removed="✖️ removed"
+)
 
 
-# --------------------------------------------------------------------------- reading
-def git_show(rev: str, path: Path | str, cwd: Path | str = ".") -> str | None:
-    """Text of ``path`` at git revision ``rev``, or None when it does not exist there."""
-    result = subprocess.run(
-        ["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=cwd, capture_output=True, text=True
-    )
-    return result.stdout if result.returncode == 0 else None
-
-
-def resolve_rev(rev: str, cwd: Path | str = ".") -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-    )
+def _run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
-        raise UserError(
-            f"base revision {rev!r} is not in this git repository: fetch it "
-            "(in CI: actions/checkout with fetch-depth: 0) or name another branch or commit"
-        )
-    return result.stdout.strip()
+        cause = [line for line in result.stderr.splitlines() if line.strip()] or [f"exit {result.returncode}"]
+        raise UserError(f"`{' '.join(args)}` failed: {cause[-1]}")
+    return result.stdout
 
 
-def read_tree(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+def dvc_diff(*args: str) -> Any:
+    """``dvc <args> --json``; for metrics and params, its (name, {old, new}) pairs over all files."""
+    diff = json.loads(_run(sys.executable, "-m", "dvc", *args, "--json") or "{}")
+    return diff if args[0] == "diff" else [item for entries in diff.values() for item in entries.items()]
 
 
-def parse_metrics(text: str | None) -> dict[str, float]:
-    """Flat ``{name: value}`` of the numeric metrics (nested sections become ``a.b``)."""
-    if not text:
-        return {}
+def resolve_rev(rev: str) -> str:
     try:
-        raw = json.loads(text)
-    except ValueError:
-        return {}
-    flat = flatten(raw) if isinstance(raw, dict) else {}
-    return {k: float(v) for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        return _run("git", "rev-parse", "--verify", "--quiet", rev + "^{commit}").strip()
+    except UserError:
+        fix = "fetch it (in CI: actions/checkout with fetch-depth: 0) or name another branch or commit"
+        raise UserError(f"base revision {rev!r} is not in this git repository: {fix}") from None
 
 
-def parse_params(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}
-    return flatten(raw) if isinstance(raw, dict) else {}
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def parse_csv(text: str | None) -> pd.DataFrame | None:
-    if not text:
-        return None
-    try:
-        frame = pd.read_csv(io.StringIO(text))
-    except (ValueError, pd.errors.ParserError):
-        return None
-    return frame if not frame.empty else None
-
-
-# --------------------------------------------------------------------------- comparing
 @dataclass(frozen=True)
 class MetricRow:
     name: str
@@ -125,353 +62,197 @@ class MetricRow:
     primary: bool = False
 
     @property
+    def delta(self) -> float | None:
+        return None if self.base is None or self.new is None else self.new - self.base
+
+    @property
     def lower_is_better(self) -> bool:
         return self.name.rsplit(".", 1)[-1] in LOWER_IS_BETTER
 
     @property
-    def delta(self) -> float | None:
-        if self.base is None or self.new is None:
-            return None
-        return self.new - self.base
+    def label(self) -> str:
+        name = f"**{self.name}** (primary)" if self.primary else self.name
+        return f"{name} <sub>{'lower' if self.lower_is_better else 'higher'} is better</sub>"
 
     @property
     def verdict(self) -> str:
-        """better | worse | unchanged | new | removed."""
-        if self.base is None:
-            return "new"
-        if self.new is None:
-            return "removed"
-        delta = self.delta or 0.0
-        if abs(delta) <= TOLERANCE:
+        if self.delta is None:
+            return "new" if self.base is None else "removed"
+        if abs(self.delta) <= TOLERANCE:
             return "unchanged"
-        improved = delta < 0 if self.lower_is_better else delta > 0
-        return "better" if improved else "worse"
+        return "better" if (self.delta < 0) == self.lower_is_better else "worse"
 
 
-MARKS = {
-    "better": "🟢 better",
-    "worse": "🔴 worse",
-    "unchanged": "⚪ unchanged",
-    "new": "🆕 new",
-    "removed": "✖️ removed",
-}
+def metric_rows(sha: str, primary: str | None) -> list[MetricRow]:
+    """Every metric of ``dvc metrics diff --all``, the primary one first."""
+    number = lambda v: v if type(v) in (int, float) else None  # noqa: E731
+    pairs = dvc_diff("metrics", "diff", "--all", sha)
+    rows = [MetricRow(k, number(v.get("old")), number(v.get("new")), k == primary) for k, v in pairs]
+    return sorted((r for r in rows if (r.base, r.new) != (None, None)), key=lambda r: (not r.primary, r.name))
 
 
-def compare_metrics(
-    base: Mapping[str, float], new: Mapping[str, float], primary: str | None
-) -> list[MetricRow]:
-    names = sorted(set(base) | set(new), key=lambda n: (n != primary, n))
-    return [MetricRow(n, base.get(n), new.get(n), primary=n == primary) for n in names]
-
-
-def compare_params(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    missing = object()
-    changed = []
-    for key in sorted(set(base) | set(new)):
-        old, now = base.get(key, missing), new.get(key, missing)
-        if {} in (old, now) and missing in (old, now):
-            continue  # `section: {}` that gained or lost keys: those keys are listed instead
-        if old != now:
-            changed.append((key, None if old is missing else old, None if now is missing else now))
-    return changed
-
-
-def data_changes(base_rev: str, root: Path) -> list[tuple[str, str | None, str | None]]:
-    """DVC-tracked files whose content hash differs: (path, base md5, new md5)."""
-    listed = _git_lines(["ls-files", "*.dvc"], root)
-    base_listed = _git_lines(["ls-tree", "-r", "--name-only", base_rev], root)
-    changes = []
-    for pointer in sorted(set(listed) | {p for p in base_listed if p.endswith(".dvc")}):
-        old = _md5(git_show(base_rev, pointer, root))
-        new = _md5(read_tree(root / pointer))
-        if old != new:
-            changes.append((pointer.removesuffix(".dvc"), old, new))
-    return changes
-
-
-def _git_lines(args: list[str], root: Path) -> list[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True).stdout.split()
-
-
-def _md5(text: str | None) -> str | None:
-    if not text:
-        return None
-    try:
-        outs = (yaml.safe_load(text) or {}).get("outs") or [{}]
-    except yaml.YAMLError:
-        return None
-    return outs[0].get("md5")
-
-
-# --------------------------------------------------------------------------- formatting
 def fmt(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        text = json.dumps(value) if isinstance(value, list | dict) else str(value)
-        return f"`{text}`"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.4f}"
+        return f"`{json.dumps(value) if isinstance(value, list | dict) else value}`"
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
 def fmt_delta(row: MetricRow) -> str:
-    delta = row.delta
-    if delta is None:
-        return "—"
-    if abs(delta) <= TOLERANCE:
-        return "= 0"
-    arrow = "▲" if delta > 0 else "▼"
-    relative = f" ({delta / abs(row.base) * 100:+.1f}%)" if row.base else ""
-    return f"{arrow} {delta:+.4f}{relative}"
+    if row.delta is None or abs(row.delta) <= TOLERANCE:
+        return "—" if row.delta is None else "= 0"
+    relative = f" ({row.delta / abs(row.base) * 100:+.1f}%)" if row.base else ""
+    return f"{'▲' if row.delta > 0 else '▼'} {row.delta:+.4f}{relative}"
 
 
-def metrics_table(rows: list[MetricRow], base_name: str) -> list[str]:
-    lines = [
-        f"| metric | {base_name} | this PR | change | |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for row in rows:
-        direction = "lower is better" if row.lower_is_better else "higher is better"
-        name = f"**{row.name}** (primary)" if row.primary else row.name
-        lines.append(
-            f"| {name} <sub>{direction}</sub> | {fmt(row.base)} | {fmt(row.new)} | {fmt_delta(row)} "
-            f"| {MARKS[row.verdict]} |"
-        )
-    return lines
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    head = [f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
+    return [*head, *(f"| {' | '.join(row)} |" for row in rows), ""]
 
 
-def params_table(changes: list[tuple[str, Any, Any]], base_name: str) -> list[str]:
-    if not changes:
-        return ["No param changed."]
-    lines = [f"| param | {base_name} | this PR |", "|---|---|---|"]
-    lines += [f"| `{key}` | {fmt(old)} | {fmt(new)} |" for key, old, new in changes]
-    return lines
+def mermaid_chart(heading: str, title: str, x_axis: str, y_axis: str, series: list[tuple]) -> list[str]:
+    """A heading, a Mermaid xychart-beta and its legend; ``series``: (line|bar, label, colour, values)."""
+    colours = ", ".join(colour for _, _, colour, _ in series)
+    palette = json.dumps({"themeVariables": {"xyChart": {"plotColorPalette": colours}}})
+    lines = [f"#### {heading}", "", "```mermaid", "---", f"config: {palette}", "---", "xychart-beta"]
+    lines += [f'  title "{title}"', f"  x-axis {x_axis}", f"  y-axis {y_axis}"]
+    lines += [f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(vs))}]" for kind, _, _, vs in series]
+    legend = ", ".join(f"{COLOURS[colour]}: {label}" for _, label, colour, _ in series)
+    return [*lines, "```", f"<sub>{legend}</sub>", ""]
 
 
-def _numbers(values: Iterable[float]) -> str:
-    return "[" + ", ".join(f"{v:.4g}" if math.isfinite(v) else "0" for v in values) + "]"
+def roc_cells(frame: pd.DataFrame, cells: int = CELLS) -> list[float]:
+    """Mean true-positive rate of the (piecewise linear) ROC curve per even cell of false-positive rate."""
+    frame = frame.sort_values(["fpr", "tpr"])
+    fpr, tpr, grid = frame["fpr"].to_numpy(float), frame["tpr"].to_numpy(float), np.linspace(0, 1, cells + 1)
+    x, y = np.concatenate([fpr, grid]), np.concatenate([tpr, np.interp(grid, fpr, tpr)])
+    x, y = x[np.lexsort((y, x))], y[np.lexsort((y, x))]
+    area = np.concatenate([[0.0], np.cumsum(np.diff(x) * (y[1:] + y[:-1]) / 2)])  # the AUC up to each x
+    return list(np.diff(np.interp(grid, x, area)) * cells)
 
 
-def mermaid_chart(
-    title: str,
-    x_axis: str,
-    y_axis: str,
-    series: list[tuple[str, str, list[float]]],
-    colours: list[str],
-) -> list[str]:
-    """A Mermaid xychart-beta block; ``series`` = [(kind 'line'|'bar', label, values)]."""
-    lines = [
-        "```mermaid",
-        "---",
-        "config:",
-        "  themeVariables:",
-        "    xyChart:",
-        f'      plotColorPalette: "{", ".join(colours)}"',
-        "---",
-        "xychart-beta",
-        f'  title "{title}"',
-        f"  x-axis {x_axis}",
-        f"  y-axis {y_axis}",
-    ]
-    lines += [f"  {kind} {_numbers(values)}" for kind, _, values in series]
-    lines.append("```")
-    return lines
+def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str) -> list[str]:
+    def both(name: str, *columns: str) -> list[tuple[pd.DataFrame, str, str]]:
+        sides = zip(plots[name], (base_name, "this PR"), (GREY, BLUE), strict=True)
+        return [(f, label, c) for f, label, c in sides if f is not None and set(columns) <= set(f.columns)]
 
+    def title(text: str, metric: str) -> str:  # "ROC curve (roc_auc main 0.9937 → 0.9922)"
+        row = next((r for r in rows if r.name == metric and r.new is not None), None)
+        before = f"{base_name} {fmt(row.base)} → " if row and row.base is not None else ""
+        return f"{text} ({metric} {before}{fmt(row.new)})" if row else text
 
-def legend(items: list[tuple[str, str]]) -> str:
-    names = {BASE_COLOUR: "grey", NEW_COLOUR: "blue", IDEAL_COLOUR: "green"}
-    return "<sub>" + ", ".join(f"{names.get(colour, colour)}: {label}" for colour, label in items) + "</sub>"
+    lines, axis = [], lambda name, values: f'"{name}" [' + ", ".join(f'"{v:.3g}"' for v in values) + "]"
+    if roc := both("roc.csv", "fpr", "tpr"):
+        series = [("line", label, c, roc_cells(f)) for f, label, c in roc]
+        x_axis, y_axis = f'"false positive rate, {CELLS} cells" 0 --> 1', '"mean true positive rate" 0 --> 1'
+        lines += mermaid_chart("ROC curve", title("ROC curve", "roc_auc"), x_axis, y_axis, series)
+    if confusion := both("confusion.csv", "actual", "predicted"):
+        counts = [pd.crosstab(f["actual"].astype(str), f["predicted"].astype(str)) for f, _, _ in confusion]
+        classes = sorted(set().union(*(set(c.index) | set(c.columns) for c in counts)))
+        cell = lambda c, a, p: int(c.at[a, p]) if a in c.index and p in c.columns else 0  # noqa: E731
 
+        def text(a: str, p: str) -> str:
+            change = cell(counts[1], a, p) - cell(counts[0], a, p) if len(counts) == 2 else 0
+            now = cell(counts[-1], a, p)
+            return (f"**{now}**" if a == p else str(now)) + (f" ({change:+d})" if change else "")
 
-def roc_on_grid(frame: pd.DataFrame, points: int = ROC_GRID) -> list[float]:
-    """Best true-positive rate reached at each false-positive rate of an even grid (a step curve)."""
-    fpr = frame["fpr"].to_numpy(dtype=float)
-    tpr = frame["tpr"].to_numpy(dtype=float)
-    grid = np.linspace(0.0, 1.0, points)
-    return [float(tpr[fpr <= x + 1e-12].max()) if (fpr <= x + 1e-12).any() else 0.0 for x in grid]
-
-
-def roc_section(base: pd.DataFrame | None, new: pd.DataFrame | None, base_name: str) -> list[str]:
-    if new is None or not {"fpr", "tpr"} <= set(new.columns):
-        return []
-    series, colours, items = [], [], []
-    if base is not None and {"fpr", "tpr"} <= set(base.columns):
-        series.append(("line", base_name, roc_on_grid(base)))
-        colours.append(BASE_COLOUR)
-        items.append((BASE_COLOUR, base_name))
-    series.append(("line", "this PR", roc_on_grid(new)))
-    colours.append(NEW_COLOUR)
-    items.append((NEW_COLOUR, "this PR"))
-    chart = mermaid_chart(
-        "ROC curve", '"false positive rate" 0 --> 1', '"true positive rate" 0 --> 1', series, colours
-    )
-    return ["#### ROC curve", "", *chart, legend(items), ""]
-
-
-def confusion_section(base: pd.DataFrame | None, new: pd.DataFrame | None, base_name: str) -> list[str]:
-    if new is None or not {"actual", "predicted"} <= set(new.columns):
-        return []
-
-    def counts(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.crosstab(frame["actual"].astype(str), frame["predicted"].astype(str))
-
-    current = counts(new)
-    previous = counts(base) if base is not None and {"actual", "predicted"} <= set(base.columns) else None
-    labels = set(current.index) | set(current.columns)
-    if previous is not None:
-        labels |= set(previous.index) | set(previous.columns)
-    labels = sorted(labels)
-    lines = [
-        "#### Confusion matrix",
-        "",
-        "Rows: actual class, columns: predicted class. "
-        + (f"Each cell: this PR (change from {base_name})." if previous is not None else "This PR's counts."),
-        "",
-        "| actual \\ predicted | " + " | ".join(f"`{c}`" for c in labels) + " |",
-        "|---|" + "---:|" * len(labels),
-    ]
-    for actual in labels:
-        cells = []
-        for predicted in labels:
-            now = _cell(current, actual, predicted)
-            cell = f"**{now}**" if actual == predicted else str(now)
-            if previous is not None:
-                old = _cell(previous, actual, predicted)
-                if now != old:
-                    cell += f" ({now - old:+d})"
-            cells.append(cell)
-        lines.append(f"| `{actual}` | " + " | ".join(cells) + " |")
-    return [*lines, ""]
-
-
-def _cell(table: pd.DataFrame, row: str, column: str) -> int:
-    return int(table.at[row, column]) if row in table.index and column in table.columns else 0
-
-
-def _bin_means(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> list[float]:
-    """Mean of ``y`` per bin of ``x``; empty bins are interpolated from their neighbours."""
-    index = np.clip(np.digitize(x, edges[1:-1]), 0, len(edges) - 2)
-    means = np.array([y[index == i].mean() if (index == i).any() else np.nan for i in range(len(edges) - 1)])
-    known = ~np.isnan(means)
-    if not known.any():
-        return [0.0] * len(means)
-    centres = (edges[:-1] + edges[1:]) / 2
-    return list(np.interp(centres, centres[known], means[known]))
-
-
-def regression_sections(
-    base_pred: pd.DataFrame | None,
-    new_pred: pd.DataFrame | None,
-    base_res: pd.DataFrame | None,
-    new_res: pd.DataFrame | None,
-    base_name: str,
-) -> list[str]:
-    lines: list[str] = []
-    if _has(new_pred, "actual", "predicted"):
-        frames = [f for f in (base_pred, new_pred) if _has(f, "actual", "predicted")]
-        actual = np.concatenate([f["actual"].to_numpy(dtype=float) for f in frames])
+        body = [[f"`{a}`", *(text(a, p) for p in classes)] for a in classes]
+        note = f"Each cell: this PR (change from {base_name})." if len(counts) == 2 else "This PR's counts."
+        lines += ["#### Confusion matrix", "", f"Rows: actual class, columns: predicted class. {note}", ""]
+        lines += table(["actual \\ predicted", *(f"`{p}`" for p in classes)], body)
+    if predictions := both("predictions.csv", "actual", "predicted"):
+        actual = np.concatenate([f["actual"].to_numpy(float) for f, _, _ in predictions])
         edges = np.linspace(actual.min(), actual.max(), BINS + 1)
-        centres = (edges[:-1] + edges[1:]) / 2
-        labels = "[" + ", ".join(f'"{c:.3g}"' for c in centres) + "]"
-        series = [("line", "ideal", list(centres))]
-        colours, items = [IDEAL_COLOUR], [(IDEAL_COLOUR, "ideal (predicted = actual)")]
-        if _has(base_pred, "actual", "predicted"):
-            series.append(("line", base_name, _bin_means(*_xy(base_pred, "actual", "predicted"), edges)))
-            colours.append(BASE_COLOUR)
-            items.append((BASE_COLOUR, base_name))
-        series.append(("line", "this PR", _bin_means(*_xy(new_pred, "actual", "predicted"), edges)))
-        colours.append(NEW_COLOUR)
-        items.append((NEW_COLOUR, "this PR"))
-        chart = mermaid_chart(
-            "Mean prediction per range of actual values", f'"actual" {labels}', '"predicted"', series, colours
-        )
-        lines += ["#### Predicted vs actual", "", *chart, legend(items), ""]
-    if new_res is not None and "residual" in new_res.columns:
-        frames = [f for f in (base_res, new_res) if f is not None and "residual" in f.columns]
-        spread = max(float(np.abs(f["residual"].to_numpy(dtype=float)).max()) for f in frames) or 1.0
+        centres = list((edges[:-1] + edges[1:]) / 2)
+        series = [("line", "ideal (predicted = actual)", GREEN, centres)]
+        for f, label, c in predictions:  # mean prediction per range of actual values
+            bins = np.clip(np.digitize(f["actual"].to_numpy(float), edges[1:-1]), 0, BINS - 1)
+            means = f["predicted"].astype(float).groupby(bins).mean().reindex(range(BINS))
+            series.append(("line", label, c, list(means.interpolate(limit_direction="both"))))
+        heading = title("Mean prediction per range of actual values", "rmse")
+        lines += mermaid_chart("Predicted vs actual", heading, axis("actual", centres), '"predicted"', series)
+    if residuals := both("residuals.csv", "residual"):
+        spread = max(float(f["residual"].abs().max()) for f, _, _ in residuals) or 1.0
         edges = np.linspace(-spread, spread, BINS + 1)
-        centres = (edges[:-1] + edges[1:]) / 2
-        labels = "[" + ", ".join(f'"{c:.3g}"' for c in centres) + "]"
-        series, colours, items = [], [], []
-        counts = np.histogram(new_res["residual"].to_numpy(dtype=float), edges)[0]
-        series.append(("bar", "this PR", list(counts)))
-        colours.append(NEW_COLOUR)
-        items.append((NEW_COLOUR, "this PR (bars)"))
-        if base_res is not None and "residual" in base_res.columns:
-            counts = np.histogram(base_res["residual"].to_numpy(dtype=float), edges)[0]
-            series.append(("line", base_name, list(counts)))
-            colours.append(BASE_COLOUR)
-            items.append((BASE_COLOUR, f"{base_name} (line)"))
-        chart = mermaid_chart(
-            "Residuals (actual - predicted)", f'"residual" {labels}', '"test rows"', series, colours
+        counts = [list(np.histogram(f["residual"], edges)[0]) for f, _, _ in residuals]
+        series = [("bar", "this PR (bars)", BLUE, counts[-1])]
+        series += [("line", f"{base_name} (line)", GREY, counts[0])] if len(counts) == 2 else []
+        heading, centres = title("Residuals (actual - predicted)", "mae"), (edges[:-1] + edges[1:]) / 2
+        lines += mermaid_chart(
+            "Residual distribution", heading, axis("residual", centres), '"test rows"', series
         )
-        lines += ["#### Residual distribution", "", *chart, legend(items), ""]
     return lines
 
 
-def _has(frame: pd.DataFrame | None, *columns: str) -> bool:
-    return frame is not None and set(columns) <= set(frame.columns)
-
-
-def _xy(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    return frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
-
-
-# --------------------------------------------------------------------------- the report
-def primary_metric(params: Mapping[str, Any]) -> str | None:
-    value = params.get("evaluate.primary_metric")
-    return str(value) if value else None
-
-
-def build_report(base: str, base_name: str | None = None, root: Path | str = ".") -> str:
-    """The Markdown report comparing the working tree at ``root`` with git revision ``base``."""
-    root = Path(root)
-    sha = resolve_rev(base, root)
-    base_name = base_name or base
-    label = f"`{base_name}` ({sha[:7]})"
-
-    new_params = parse_params(read_tree(root / PARAMS_FILE))
-    base_params = parse_params(git_show(sha, PARAMS_FILE, root))
-    new_metrics = parse_metrics(read_tree(root / METRICS_FILE))
-    if not new_metrics:
-        raise UserError(f"{METRICS_FILE} is missing or empty in the working tree: run `make repro` first")
-    base_metrics = parse_metrics(git_show(sha, METRICS_FILE, root))
-    primary = primary_metric(new_params)
-    rows = compare_metrics(base_metrics, new_metrics, primary)
-
-    lines = [f"## {TITLE}: this pull request vs {label}", ""]
-    head = next((r for r in rows if r.primary), None)
-    if head is not None and head.base is not None:
-        lines.append(
-            f"Primary metric **{head.name}**: {fmt(head.base)} → {fmt(head.new)} "
-            f"({fmt_delta(head)}) {MARKS[head.verdict]}"
-        )
-    elif not base_metrics:
-        lines.append(f"{label} has no `{METRICS_FILE}` yet: every metric below is new.")
-    lines += ["", "### Metrics", "", *metrics_table(rows, f"`{base_name}`"), ""]
-
-    lines += ["### Params", "", *params_table(compare_params(base_params, new_params), f"`{base_name}`"), ""]
-    changed_data = data_changes(sha, root)
-    if changed_data:
-        lines += ["### Data", "", "| file | md5 before | md5 now |", "|---|---|---|"]
-        lines += [f"| `{path}` | {fmt(old)} | {fmt(new)} |" for path, old, new in changed_data]
-        lines.append("")
-
-    def plot(name: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _plots(sha: str) -> dict[str, list[pd.DataFrame | None]]:
+    """The plot CSVs of the base (``git show``) and of the working tree."""
+    plots = {}
+    for name in ("roc.csv", "confusion.csv", "predictions.csv", "residuals.csv"):
         path = PLOTS_DIR / name
-        return parse_csv(git_show(sha, path, root)), parse_csv(read_tree(root / path))
+        shown = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], capture_output=True, text=True)
+        texts = [shown.stdout if shown.returncode == 0 else "", path.read_text() if path.is_file() else ""]
+        plots[name] = [pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts]
+    return plots
 
-    plot_lines = [
-        *roc_section(*plot("roc.csv"), base_name),
-        *confusion_section(*plot("confusion.csv"), base_name),
-        *regression_sections(*plot("predictions.csv"), *plot("residuals.csv"), base_name),
+
+def build_report(base: str, base_name: str | None = None, primary: str | None = None) -> str:
+    """The Markdown report comparing the working tree (the current folder) with git revision ``base``."""
+    sha, base_name = resolve_rev(base), base_name or base
+    if not Path(METRICS_FILE).is_file():
+        raise UserError(f"{METRICS_FILE} is missing in the working tree: run `make repro` first")
+    rows, name = metric_rows(sha, primary), f"`{base_name}`"
+    lines = [f"## Model report: this pull request vs {name} ({sha[:7]})", ""]
+    if rows and rows[0].primary and rows[0].base is not None:
+        head = rows[0]
+        change = f"{fmt(head.base)} → {fmt(head.new)} ({fmt_delta(head)}) {MARKS[head.verdict]}"
+        lines.append(f"Primary metric **{head.name}**: {change}")
+    elif all(r.base is None for r in rows):
+        lines.append(f"{name} has no `{METRICS_FILE}` yet: every metric below is new.")
+    body = [[r.label, fmt(r.base), fmt(r.new), fmt_delta(r), MARKS[r.verdict]] for r in rows]
+    lines += ["", "### Metrics", "", *table(["metric", name, "this PR", "change", ""], body)]
+    params = [[f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in dvc_diff("params", "diff", sha)]
+    lines.append("### Params\n")
+    lines += table(["param", name, "this PR"], params) if params else ["No param changed.", ""]
+    files = dvc_diff("diff", "--show-hash", sha)
+    data = [
+        [f"`{e['path']}`", change, fmt(e.get("hash", {}).get("old")), fmt(e.get("hash", {}).get("new"))]
+        for change in ("added", "deleted", "modified", "renamed")
+        for e in files.get(change, [])
     ]
-    if plot_lines:
-        lines += ["### Plots", "", *plot_lines]
-    lines += [
-        "<sub>Metrics and plots of the base come from its committed `metrics.json` and `plots/`. "
-        "The full plot files are in this run's artifacts.</sub>",
-        "",
-    ]
-    return "\n".join(lines)
+    if data:
+        lines += ["### Data and model files (DVC)", "", *table(["file", "change", "before", "now"], data)]
+    lines += ["### Plots", "", *sections] if (sections := plot_sections(_plots(sha), rows, base_name)) else []
+    note = "Facts from `dvc metrics diff`, `dvc params diff` and `dvc diff` against the base"
+    return "\n".join([*lines, f"<sub>{note}; the full plot files are in this run's artifacts.</sub>", ""])
+
+
+RETRAIN_TEXT = """## Retraining after data drift
+
+The scheduled drift check found drift in the current data. This pull request retrains the model on the
+refreshed data (`dvc repro`): the new data version (`.dvc`), `dvc.lock`, metrics and plots; the new data
+and model are in the DVC remote when one is configured.
+"""
+WORSE_TEXT = """> [!WARNING]
+> **The retrained model is worse than `{base}` on the primary metric**: {line}.
+> It is proposed anyway so that people decide: merge it, change it, or close it.
+"""
+
+
+def retrain_pull_request(params: Params, base: str, base_name: str, run_url: str | None) -> tuple[str, str]:
+    """Title and body of the drift workflow's retraining pull request: the drift summary, a link to the
+    run and the model report; the title says when the retrained model is worse on the primary metric."""
+    primary, summary = params.evaluate.primary_metric, params.drift.output_dir / "summary.md"
+    try:
+        report, rows = build_report(base, base_name, primary), metric_rows(resolve_rev(base), primary)
+        row = next((r for r in rows if r.primary and r.delta is not None), None)
+    except UserError as exc:
+        report, row = f"_The metrics could not be compared with `{base_name}`: {exc}_", None
+    line = f"{primary} {fmt(row.base)} → {fmt(row.new)}" if row else f"no `{primary}` to compare"
+    worse = row is not None and row.verdict == "worse"
+    title = f"WORSE than {base_name} on {primary} ({line})" if worse else line
+    title += f" ({row.verdict} vs {base_name})" if row and not worse else ""
+    body = [RETRAIN_TEXT, WORSE_TEXT.format(base=base_name, line=line) if worse else ""]
+    body += [f"Drift report (HTML, artifact `drift-report`) and logs: {run_url}\n"] if run_url else []
+    body += [summary.read_text(encoding="utf-8") if summary.is_file() else "", report.strip() + "\n"]
+    return f"Retrain on drifted data: {title}", "\n".join(part for part in body if part)

@@ -8,26 +8,22 @@ import pandas as pd
 
 from .config import DataParams
 from .errors import UserError
+from .features import to_numbers
 
 
 def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
-    """Read a CSV, turning every way it can fail into a UserError that says what to do."""
-    path = Path(path)
-    if not path.exists():
+    """Read a CSV into pandas (the one CSV reader): every failure is a UserError saying what to do."""
+    if not Path(path).is_file():
         raise UserError(
-            f"data file {path} does not exist: copy your CSV there and `dvc add` it, "
-            "or fix data.path in params.yaml (run `make data` for the bundled sample)"
+            f"data file {path} does not exist (or is a folder): copy your CSV there (and `dvc add` it) or "
+            "fix the path in params.yaml (data.path, drift.current); `make data` writes the bundled sample"
         )
-    if path.is_dir():
-        raise UserError(f"data.path {path} is a directory; point it at a CSV file")
-    if path.stat().st_size == 0:
-        raise UserError(f"data file {path} is empty (0 bytes): it needs a header row and data rows")
     try:
         frame = pd.read_csv(path, sep=sep, low_memory=False)
     except UnicodeDecodeError as exc:
         raise UserError(f"data file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from None
     except pd.errors.EmptyDataError:
-        raise UserError(f"data file {path} has no columns: it needs a header row") from None
+        raise UserError(f"data file {path} is empty or has no columns: it needs a header row") from None
     except pd.errors.ParserError as exc:
         raise UserError(f"data file {path} is not a readable CSV: {exc}".strip()) from None
     if frame.empty:
@@ -47,8 +43,7 @@ def validate(frame: pd.DataFrame, params: DataParams) -> pd.DataFrame:
             f"target column {params.target!r} (data.target in params.yaml) is not in "
             f"{params.path}; its columns are: {', '.join(columns[:30])}"
         )
-    unknown = [c for c in params.drop_columns if c not in columns]
-    if unknown:
+    if unknown := [c for c in params.drop_columns if c not in columns]:
         raise UserError(f"data.drop_columns names columns that are not in the data: {', '.join(unknown)}")
     target = frame[params.target]
     if target.isna().all():
@@ -70,7 +65,7 @@ def validate(frame: pd.DataFrame, params: DataParams) -> pd.DataFrame:
                 "it looks continuous; set data.task: regression in params.yaml"
             )
     else:
-        numeric = pd.to_numeric(frame[params.target], errors="coerce")
+        numeric = to_numbers(frame[params.target])
         bad = frame[params.target][numeric.isna()]
         if len(bad):
             raise UserError(

@@ -1,15 +1,10 @@
-"""Score the trained pipeline on the test split; write metrics.json and plot data.
-
-Plot files are CSV so that ``dvc plots show`` and ``dvc plots diff`` render them:
-classification writes ``plots/confusion.csv`` (actual, predicted) and ``plots/roc.csv``
-(fpr, tpr); regression writes ``plots/predictions.csv`` (actual, predicted) and
-``plots/residuals.csv`` (predicted, residual).
-"""
+"""Score the trained pipeline on the test split; write metrics.json and plot data as CSV, which
+``dvc plots show`` and ``dvc plots diff`` render: classification ``plots/confusion.csv`` and
+``plots/roc.csv``; regression ``plots/predictions.csv`` and ``plots/residuals.csv``."""
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from .features import Schema, to_model_frame
-from .io import atomic_path, publish_dir, write_json
+from .io import atomic_path, write_json
 
 METRICS_FILE = Path("metrics.json")
 PLOTS_DIR = Path("plots")
@@ -41,10 +36,8 @@ def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
     proba = pipeline.predict_proba(x)
     model_classes = [str(c) for c in pipeline.classes_]
     # Binary: scores of the last class in sorted order (e.g. "1", "yes"); multiclass: macro average.
-    if len(model_classes) == 2:
-        kind = {"average": "binary", "pos_label": model_classes[-1]}
-    else:
-        kind = {"average": "macro"}
+    binary = {"average": "binary", "pos_label": model_classes[-1]}
+    kind = binary if len(model_classes) == 2 else {"average": "macro"}
     scores = {
         "accuracy": skm.accuracy_score(y, predicted),
         "f1": skm.f1_score(y, predicted, **kind),
@@ -88,10 +81,7 @@ def regression(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
 def evaluate(pipeline: Pipeline, schema: Schema, test: pd.DataFrame):
     x = to_model_frame(test, schema)
     y = test[schema.target]
-    if schema.task == "classification":
-        scores, plots = classification(pipeline, x, y)
-    else:
-        scores, plots = regression(pipeline, x, y)
+    scores, plots = (classification if schema.task == "classification" else regression)(pipeline, x, y)
     scores = {name: round(float(value), 6) for name, value in sorted(scores.items())}
     return scores, plots
 
@@ -99,12 +89,10 @@ def evaluate(pipeline: Pipeline, schema: Schema, test: pd.DataFrame):
 def save(
     scores: dict, plots: dict[str, pd.DataFrame], metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR
 ) -> None:
-    plots_dir = Path(plots_dir)
-    staging = plots_dir.with_name(f".{plots_dir.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    """Each file is replaced only once fully written; plots of the other task are removed."""
+    for stale in set(Path(plots_dir).glob("*.csv")) - {Path(plots_dir) / name for name in plots}:
+        stale.unlink()
     for name, frame in plots.items():
-        with atomic_path(staging / name) as tmp:
+        with atomic_path(Path(plots_dir) / name) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6g")
     write_json(metrics_file, scores)
-    publish_dir(staging, plots_dir)

@@ -1,17 +1,14 @@
-"""Detect column kinds and build the preprocessing half of the model pipeline.
-
-* numeric columns (numbers and booleans): median imputation with missing-value indicators
-  (plus scaling for linear models);
-* categorical text columns with at most ``features.max_categories`` distinct values:
-  most-frequent imputation and one-hot encoding; categories unseen in training are ignored;
-* high-cardinality text columns: target encoding (cross-fitted, so it does not leak);
-* identifier-like text columns (share of distinct values above ``features.max_unique_ratio``)
-  are dropped and listed in the model's schema.
-"""
+"""Column kinds, the model's schema and the preprocessing half of the pipeline: numbers and booleans
+get median imputation and missing-value indicators (scaled for linear models); text with at most
+``features.max_categories`` values one-hot encoding, with more target encoding (cross-fitted);
+identifier-like text (distinct share above ``features.max_unique_ratio``) is dropped."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from .config import FeatureParams
+from .errors import UserError
 
 MISSING = "__missing__"
 
@@ -55,6 +53,32 @@ class Schema:
         return cls(**{key: value for key, value in payload.items() if key in known})
 
 
+def load_schema(path: Path | str) -> Schema:
+    """The schema written by training (models/schema.json): the one place that reads it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: train first with `make repro` (or point to the schema file)")
+    try:
+        schema = Schema.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if schema.task not in ("classification", "regression") or not schema.features:
+            raise ValueError("no task or features")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path} is not a schema written by training ({exc}); run `make repro`") from None
+    return schema
+
+
+def to_numbers(values: pd.Series) -> pd.Series:
+    """The one numeric coercion: float64 from numbers, booleans and their text ("1.5", " True").
+
+    Anything else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds them.
+    """
+    if values.dtype == object:
+        text = values.astype(str).str.strip().str.lower()
+        values = text.map({"true": 1.0, "false": 0.0}).fillna(pd.to_numeric(text, errors="coerce"))
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
 def infer_schema(frame: pd.DataFrame, target: str, task: str, params: FeatureParams) -> Schema:
     schema = Schema(task=task, target=target)
     for column in frame.columns:
@@ -78,43 +102,34 @@ def infer_schema(frame: pd.DataFrame, target: str, task: str, params: FeaturePar
         else:
             schema.high_cardinality.append(column)
     if not schema.features:
-        raise ValueError("no usable feature column: every column is empty or identifier-like")
+        raise UserError("no usable feature column: every column is empty or identifier-like")
     return schema
 
 
 def to_model_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Select the feature columns and give them the types the pipeline was fitted on."""
-    out = pd.DataFrame(index=frame.index)
-    for column in schema.numeric:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    out = {column: to_numbers(frame[column]) for column in schema.numeric}
     for column in schema.categorical + schema.high_cardinality:
-        values = frame[column]
-        # One missing marker (NaN) whatever the source said: None, pd.NA or an empty cell.
+        values = frame[column]  # one missing marker (NaN) whatever the source said: None, pd.NA, ""
         out[column] = values.astype(str).where(values.notna(), np.nan).astype(object)
-    return out
+    return pd.DataFrame(out, index=frame.index)
 
 
 def build_preprocessor(schema: Schema, scale: bool) -> ColumnTransformer:
-    numeric_steps: list = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
-    if scale:
-        numeric_steps.append(("scale", StandardScaler()))
-    transformers = []
-    if schema.numeric:
-        transformers.append(("numeric", Pipeline(numeric_steps), schema.numeric))
-    if schema.categorical:
-        categorical = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
-                ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-            ]
+    numeric = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
+    numeric += [("scale", StandardScaler())] if scale else []
+
+    def text(encoder: Any) -> Pipeline:
+        return Pipeline(
+            [("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("encode", encoder)]
         )
-        transformers.append(("categorical", categorical, schema.categorical))
-    if schema.high_cardinality:
-        high = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
-                ("encode", TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))),
-            ]
-        )
-        transformers.append(("high_cardinality", high, schema.high_cardinality))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    target = TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))
+    parts = [
+        ("numeric", Pipeline(numeric), schema.numeric),
+        ("categorical", text(one_hot), schema.categorical),
+        ("high_cardinality", text(target), schema.high_cardinality),
+    ]
+    parts = [part for part in parts if part[2]]
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
-import joblib
 import pandas as pd
+from sklearn import ensemble, linear_model
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from .config import Params
 from .errors import UserError
-from .features import Schema, build_preprocessor, infer_schema, to_model_frame
-from .io import atomic_path, write_json
+from .features import Schema, build_preprocessor, infer_schema, load_schema, to_model_frame
+from .io import read_model, write_json, write_model
 
-MODEL_FILE = Path("models/model.joblib")
-SCHEMA_FILE = Path("models/schema.json")
+MODEL_FILE, SCHEMA_FILE = Path("models/model.skops"), Path("models/schema.json")
 
 ESTIMATORS: dict[tuple[str, str], tuple[type[BaseEstimator], dict]] = {
-    ("classification", "random_forest"): (RandomForestClassifier, {"n_estimators": 100}),
-    ("regression", "random_forest"): (RandomForestRegressor, {"n_estimators": 100}),
-    ("classification", "gradient_boosting"): (HistGradientBoostingClassifier, {}),
-    ("regression", "gradient_boosting"): (HistGradientBoostingRegressor, {}),
-    ("classification", "linear"): (LogisticRegression, {"max_iter": 2000}),
-    ("regression", "linear"): (Ridge, {}),
+    ("classification", "random_forest"): (ensemble.RandomForestClassifier, {"n_estimators": 100}),
+    ("regression", "random_forest"): (ensemble.RandomForestRegressor, {"n_estimators": 100}),
+    ("classification", "gradient_boosting"): (ensemble.HistGradientBoostingClassifier, {}),
+    ("regression", "gradient_boosting"): (ensemble.HistGradientBoostingRegressor, {}),
+    ("classification", "linear"): (linear_model.LogisticRegression, {"max_iter": 2000}),
+    ("regression", "linear"): (linear_model.Ridge, {}),
 }
 
 
@@ -64,10 +55,7 @@ def build_pipeline(schema: Schema, params: Params) -> Pipeline:
 
 def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
     target = params.data.target
-    try:
-        schema = infer_schema(train, target, params.data.task, params.features)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    schema = infer_schema(train, target, params.data.task, params.features)
     pipeline = build_pipeline(schema, params)
     y = train[target]
     if params.data.task == "classification":
@@ -81,14 +69,9 @@ def save(
     pipeline: Pipeline, schema: Schema, model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE
 ) -> None:
     """Write model and schema; each replaces the previous file only once fully written."""
-    with atomic_path(model_file) as tmp:
-        joblib.dump(pipeline, tmp, compress=3)
+    write_model(pipeline, model_file)
     write_json(schema_file, schema.to_dict())
 
 
 def load_model(model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE) -> tuple[Pipeline, Schema]:
-    for path in (model_file, schema_file):
-        if not Path(path).is_file():
-            raise UserError(f"{path} not found: train first with `make repro`")
-    schema = Schema.from_dict(json.loads(Path(schema_file).read_text(encoding="utf-8")))
-    return joblib.load(model_file), schema
+    return read_model(model_file), load_schema(schema_file)
