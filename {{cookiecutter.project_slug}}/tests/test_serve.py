@@ -429,7 +429,8 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.headers["X-Model-Version"]
         except urllib.error.HTTPError as error:
-            return error.code, error.headers["X-Model-Version"]
+            with error:
+                return error.code, error.headers["X-Model-Version"]
 
     try:
         for _ in range(120):
@@ -439,7 +440,8 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
             except OSError:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 time.sleep(0.25)
-        label = json.loads(urllib.request.urlopen(base + "/version", timeout=10).read())["model_version"]
+        with urllib.request.urlopen(base + "/version", timeout=10) as response:
+            label = json.loads(response.read())["model_version"]
         assert label.startswith(COMMIT[:12])
         body = json.dumps({"records": records_of(make_frame("classification"), 2)}).encode()
         for path, data, status in [("/health", None, 200), ("/metrics", None, 200), ("/nowhere", None, 404),
@@ -447,4 +449,4 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
             assert header(path, data) == (status, label), path
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.communicate(timeout=20)  # waits, and closes the stderr pipe

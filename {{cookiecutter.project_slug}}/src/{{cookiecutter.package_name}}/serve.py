@@ -166,11 +166,12 @@ class Predictor:
         return {"predictions": predictions.tolist()}
 
 
-def prediction_log(target: str, version: str) -> Callable[[list[dict], dict[str, list]], None]:
-    """Appends one JSON line per scored record to a file (or stdout for ``-``); drift reads them."""
+def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Callable[..., None]:
+    """Appends one JSON line per scored record to a file (closed with ``files``) or stdout for ``-``."""
+    handle = sys.stdout
     if target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    handle = sys.stdout if target == "-" else Path(target).open("a", encoding="utf-8")  # noqa: SIM115
+        handle = files.enter_context(Path(target).open("a", encoding="utf-8"))  # noqa: SIM115
 
     def write(records: list[dict[str, Any]], result: dict[str, list]) -> None:
         line = {"timestamp": datetime.now(UTC).isoformat(), "model_version": version}
@@ -266,12 +267,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # ready from here on
-        log = [prediction_log(settings.prediction_log, label)] if settings.prediction_log else []
-        app.state.batcher = Batcher(predictor.predict, max_rows, [observe, *log])
-        gc.collect()  # what is loaded lives as long as the process: keep it out of the
-        gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
-        yield
-        app.state.batcher = None
+        with contextlib.ExitStack() as files:
+            log = [prediction_log(settings.prediction_log, label, files)] if settings.prediction_log else []
+            app.state.batcher = Batcher(predictor.predict, max_rows, [observe, *log])
+            gc.collect()  # what is loaded lives as long as the process: keep it out of the
+            gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
+            yield
+            app.state.batcher = None
 
     about = f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
     title = {{ cookiecutter.project_name | tojson }} + " model server"
