@@ -6,9 +6,10 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluate import evaluate, save
+from {{ cookiecutter.package_name }}.features import load_schema
 from {{ cookiecutter.package_name }}.io import TRUSTED_TYPES, read_model, write_model
 from {{ cookiecutter.package_name }}.split import split
-from {{ cookiecutter.package_name }}.train import fit, load_model, make_estimator
+from {{ cookiecutter.package_name }}.train import fit, make_estimator
 from {{ cookiecutter.package_name }}.train import save as save_model
 
 from conftest import make_frame, make_params
@@ -28,7 +29,7 @@ def test_train_and_evaluate_round(tmp_path, task, family):
     # Every type the file holds is listed as trusted (skops' own defaults aside), and no more than needed.
     untrusted = sio.get_untrusted_types(file=tmp_path / "model.skops")
     assert set(untrusted) <= set(TRUSTED_TYPES), untrusted
-    pipeline, schema = load_model(tmp_path / "model.skops", tmp_path / "schema.json")
+    pipeline, schema = read_model(tmp_path / "model.skops"), load_schema(tmp_path / "schema.json")
     scores, plots = evaluate(pipeline, schema, test)
     if task == "classification":
         assert set(scores) == {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"}

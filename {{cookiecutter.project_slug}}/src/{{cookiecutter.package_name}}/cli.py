@@ -21,7 +21,8 @@ from .compare import build_report, retrain_pull_request
 from .config import load_params
 from .data import load, read_csv
 from .errors import UserError
-from .io import atomic_path, write_text
+from .features import load_schema
+from .io import MODEL_FILE, SCHEMA_FILE, atomic_path, read_model, write_text
 from .split import split
 
 PROCESSED = Path("data/processed")
@@ -98,7 +99,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 @command()
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Write metrics.json and plots/."""
-    scores, plots = evaluate.evaluate(*train.load_model(), read_csv(PROCESSED / "test.csv"))
+    model, schema = read_model(MODEL_FILE), load_schema(SCHEMA_FILE)
+    scores, plots = evaluate.evaluate(model, schema, read_csv(PROCESSED / "test.csv"))
     evaluate.save(scores, plots)
     print("metrics: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
 
@@ -223,7 +225,3 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

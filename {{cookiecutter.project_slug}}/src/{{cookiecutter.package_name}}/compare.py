@@ -1,10 +1,9 @@
 """Compare this working tree's model with a base git revision, as a Markdown report.
 
-DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``dvc params diff`` and ``dvc diff``
-(data and model files); the base's plot CSVs come from ``git show``. This module presents them: metrics
-marked better or worse (``evaluate.LOWER_IS_BETTER``), the primary one first; changed params and files;
-Mermaid charts, which GitHub renders in a comment, each titled with its metric. The ROC line plots the
-mean true-positive rate per cell of false-positive rate, whose average is the AUC: a changed AUC moves it.
+DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``params diff`` and ``diff`` (data and
+model files); the base's plot CSVs come from ``git show``. This module presents them: metrics marked better
+or worse, the primary one first; changed params and files; Mermaid charts, which GitHub renders in a comment,
+each titled with its metric (the ROC line's cells average to the AUC: a changed AUC moves it).
 """
 
 from __future__ import annotations

@@ -4,17 +4,20 @@ the run with a message that names the key (for example ``data.task``) and what i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("r2", "rmse", "mae")
+METRICS = {
+    "classification": ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"),
+    "regression": ("r2", "rmse", "mae"),
+}
+NoneIsEmpty = BeforeValidator(lambda value: {} if value is None else value)  # `key:` with no value
 
 
 class _Section(BaseModel):
@@ -42,12 +45,7 @@ class FeatureParams(_Section):
 class ModelParams(_Section):
     family: Literal["random_forest", "gradient_boosting", "linear"]
     seed: int = 42
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    params: Annotated[dict[str, Any], NoneIsEmpty] = {}
 
 
 class EvaluateParams(_Section):
@@ -57,36 +55,20 @@ class EvaluateParams(_Section):
 DriftMethod = Literal["auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
 
 
-class DriftColumnParams(_Section):
+class DriftColumnParams(_Section):  # one column's test (drift.columns); the drift section's: the default
     method: DriftMethod = "auto"
     threshold: float | None = Field(default=None, gt=0.0)
 
 
-class DriftParams(_Section):
-    """``drift`` in params.yaml: where current data comes from and when it counts as drifted."""
-
-    # Current data: a CSV/Parquet file (e.g. a `dvc import-url` refreshed by `dvc update`) or the
-    # server's JSON-lines prediction logs (a file or folder). None: data.path, the training source.
-    current: Path | None = None
+class DriftParams(DriftColumnParams):  # each key is explained in params.yaml's drift section
+    current: Path | None = None  # None: data.path
     format: Literal["auto", "csv", "parquet", "predictions"] = "auto"
-    # What the deployed model was trained on (an output of the prepare stage, pinned by dvc.lock).
     reference: Path = Path("data/processed/train.csv")
-    # Dataset drift when at least this share of the checked columns drifted.
     drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
-    # Per-column method and threshold for every column; `auto` picks Evidently's default.
-    method: DriftMethod = "auto"
-    threshold: float | None = Field(default=None, gt=0.0)
-    columns: dict[str, DriftColumnParams] = Field(default_factory=dict)
-    # Evidently runs on a seeded sample of at most this many rows per side (over 1000, so that
-    # it picks the same default methods as on all rows).
-    sample_rows: int = Field(default=50_000, ge=1_001)
+    columns: Annotated[dict[str, DriftColumnParams], NoneIsEmpty] = {}
+    sample_rows: int = Field(default=50_000, ge=1_001)  # over 1000: Evidently's methods for all rows
     seed: int = 42
     output_dir: Path = Path("reports/drift")
-
-    @field_validator("columns", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
 
 
 class Params(_Section):
@@ -100,7 +82,7 @@ class Params(_Section):
     drift: DriftParams = DriftParams()
 
     def model_post_init(self, __context: Any) -> None:
-        allowed = CLASSIFICATION_METRICS if self.data.task == "classification" else REGRESSION_METRICS
+        allowed = METRICS[self.data.task]
         if self.evaluate.primary_metric not in allowed:
             raise UserError(
                 f"params.yaml: evaluate.primary_metric is {self.evaluate.primary_metric!r}, "
@@ -110,10 +92,9 @@ class Params(_Section):
 
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check its spelling or remove it)"
-    if kind == "missing":
+    if error["type"] == "missing":
         return f"{key}: required key is missing"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"
 

@@ -29,8 +29,7 @@ def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
     if frame.empty:
         raise UserError(f"data file {path} has a header but no data rows")
     frame.columns = [str(column).strip() for column in frame.columns]
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
+    if duplicated := sorted({c for c in frame.columns if list(frame.columns).count(c) > 1}):
         raise UserError(f"data file {path} has duplicated column names: {', '.join(duplicated)}")
     return frame
 
@@ -66,8 +65,7 @@ def validate(frame: pd.DataFrame, params: DataParams) -> pd.DataFrame:
             )
     else:
         numeric = to_numbers(frame[params.target])
-        bad = frame[params.target][numeric.isna()]
-        if len(bad):
+        if len(bad := frame[params.target][numeric.isna()]):
             raise UserError(
                 f"regression target {params.target!r} is not numeric (e.g. {bad.iloc[0]!r}); "
                 "fix the data or set data.task: classification in params.yaml"

@@ -31,10 +31,9 @@ import pyarrow.parquet as pq
 from .config import DriftMethod, Params
 from .errors import UserError
 from .features import load_schema, to_numbers
-from .io import atomic_path, write_json, write_text
+from .io import SCHEMA_FILE, atomic_path, write_json, write_text
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-SCHEMA_FILE = Path("models/schema.json")
 MD_MAX_ROWS = 25  # summary.md lists at most this many columns (summary.json has them all)
 HINTS = {
     "reference": "train first (`make repro`, or `dvc pull` to fetch the outputs of the last training)",

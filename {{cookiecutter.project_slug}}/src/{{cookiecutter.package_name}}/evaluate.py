@@ -11,23 +11,19 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import label_binarize
 
 from .features import Schema, to_model_frame
 from .io import atomic_path, write_json
 
 METRICS_FILE = Path("metrics.json")
 PLOTS_DIR = Path("plots")
-# Direction of improvement, used to mark a change as better or worse.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
-MAX_CURVE_POINTS = 200
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})  # marks a change as better or worse
 
 
-def _thin(frame: pd.DataFrame, limit: int = MAX_CURVE_POINTS) -> pd.DataFrame:
-    if len(frame) <= limit:
-        return frame
-    keep = np.unique(np.linspace(0, len(frame) - 1, limit).round().astype(int))
-    return frame.iloc[keep]
+def _thin(frame: pd.DataFrame, limit: int = 200) -> pd.DataFrame:
+    """At most ``limit`` evenly spread rows, the first and last included."""
+    keep = np.linspace(0, len(frame) - 1, min(limit, len(frame))).round().astype(int)
+    return frame.iloc[np.unique(keep)]
 
 
 def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
@@ -45,15 +41,9 @@ def classification(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
         "recall": skm.recall_score(y, predicted, zero_division=0, **kind),
         "log_loss": skm.log_loss(y, proba, labels=model_classes),
     }
-    onehot = label_binarize(y, classes=model_classes)
-    if len(model_classes) == 2:
-        onehot = np.hstack([1 - onehot, onehot])
-    present = onehot.sum(axis=0) > 0
-    if present.all() and y.nunique() > 1:
-        if len(model_classes) == 2:
-            scores["roc_auc"] = skm.roc_auc_score(onehot[:, 1], proba[:, 1])
-        else:
-            scores["roc_auc"] = skm.roc_auc_score(onehot, proba, average="macro", multi_class="ovr")
+    onehot = (y.to_numpy()[:, None] == np.array(model_classes)).astype(int)  # a column per class
+    if (onehot.sum(axis=0) > 0).all():  # every class in the test split: one-vs-rest, macro average
+        scores["roc_auc"] = skm.roc_auc_score(onehot, proba)
     # Micro-averaged ROC: one curve whatever the number of classes.
     fpr, tpr, _ = skm.roc_curve(onehot.ravel(), proba.ravel())
     plots = {
@@ -79,16 +69,13 @@ def regression(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series):
 
 
 def evaluate(pipeline: Pipeline, schema: Schema, test: pd.DataFrame):
-    x = to_model_frame(test, schema)
-    y = test[schema.target]
+    x, y = to_model_frame(test, schema), test[schema.target]
     scores, plots = (classification if schema.task == "classification" else regression)(pipeline, x, y)
     scores = {name: round(float(value), 6) for name, value in sorted(scores.items())}
     return scores, plots
 
 
-def save(
-    scores: dict, plots: dict[str, pd.DataFrame], metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR
-) -> None:
+def save(scores: dict, plots: dict, metrics_file=METRICS_FILE, plots_dir=PLOTS_DIR) -> None:
     """Each file is replaced only once fully written; plots of the other task are removed."""
     for stale in set(Path(plots_dir).glob("*.csv")) - {Path(plots_dir) / name for name in plots}:
         stale.unlink()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,8 +19,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from .config import FeatureParams
 from .errors import UserError
-
-MISSING = "__missing__"
 
 
 @dataclass
@@ -43,14 +40,7 @@ class Schema:
         return self.numeric + self.categorical + self.high_cardinality
 
     def to_dict(self) -> dict:
-        payload = asdict(self)
-        payload["features"] = self.features
-        return payload
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> Schema:
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in payload.items() if key in known})
+        return asdict(self) | {"features": self.features}
 
 
 def load_schema(path: Path | str) -> Schema:
@@ -59,7 +49,8 @@ def load_schema(path: Path | str) -> Schema:
     if not path.is_file():
         raise UserError(f"{path} not found: train first with `make repro` (or point to the schema file)")
     try:
-        schema = Schema.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        payload = json.loads(path.read_text(encoding="utf-8"))  # its "features" key is derived
+        schema = Schema(**{key: payload[key] for key in Schema.__dataclass_fields__ if key in payload})
         if schema.task not in ("classification", "regression") or not schema.features:
             raise ValueError("no task or features")
     except (OSError, ValueError, TypeError, AttributeError) as exc:
@@ -68,10 +59,8 @@ def load_schema(path: Path | str) -> Schema:
 
 
 def to_numbers(values: pd.Series) -> pd.Series:
-    """The one numeric coercion: float64 from numbers, booleans and their text ("1.5", " True").
-
-    Anything else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds them.
-    """
+    """The one numeric coercion: float64 from numbers, booleans and their text ("1.5", " True"); anything
+    else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds them."""
     if values.dtype == object:
         text = values.astype(str).str.strip().str.lower()
         values = text.map({"true": 1.0, "false": 0.0}).fillna(pd.to_numeric(text, errors="coerce"))
@@ -118,18 +107,11 @@ def to_model_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def build_preprocessor(schema: Schema, scale: bool) -> ColumnTransformer:
     numeric = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
     numeric += [("scale", StandardScaler())] if scale else []
-
-    def text(encoder: Any) -> Pipeline:
-        return Pipeline(
-            [("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("encode", encoder)]
-        )
-
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     target = TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))
-    parts = [
-        ("numeric", Pipeline(numeric), schema.numeric),
-        ("categorical", text(one_hot), schema.categorical),
-        ("high_cardinality", text(target), schema.high_cardinality),
-    ]
+    parts = [("numeric", Pipeline(numeric), schema.numeric)]
+    for name, encoder in (("categorical", one_hot), ("high_cardinality", target)):
+        impute = SimpleImputer(strategy="constant", fill_value="__missing__")
+        parts.append((name, Pipeline([("impute", impute), ("encode", encoder)]), getattr(schema, name)))
     parts = [part for part in parts if part[2]]
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

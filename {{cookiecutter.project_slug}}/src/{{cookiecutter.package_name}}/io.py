@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from .errors import UserError
 
+MODEL_FILE, SCHEMA_FILE = Path("models/model.skops"), Path("models/schema.json")  # written by training
 # What a model file may hold beyond skops' own trusted types: exactly what the pipelines of every
 # task and model family need (checked by a test with skops.io.get_untrusted_types).
 TRUSTED_TYPES = [
@@ -29,17 +29,12 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it over ``target`` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # the writer creates it: usual permissions
     try:
-        yield tmp_path
-        umask = os.umask(0)  # mkstemp creates 0600 files: give the result the usual permissions
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
+        yield tmp
+        os.replace(tmp, target)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(target: Path | str, text: str) -> None:

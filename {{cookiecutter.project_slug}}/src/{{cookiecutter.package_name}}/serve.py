@@ -1,11 +1,7 @@
-"""HTTP model server: ``make serve`` or ``python -m {{ cookiecutter.package_name }} serve``.
-
-``POST /predict`` scores ``{"records": [{column: value, ...}, ...]}`` with the request model built
-from ``models/schema.json`` (``/docs`` lists the columns); a bad request gets a 4xx whose ``detail``
-names the field. ``GET /health``, ``/ready``, ``/version`` and ``/metrics`` (Prometheus). Settings
-come from the environment (see ``Settings.from_env``); the README's "Serving" section has the rest.
-Speed: requests that arrive while the model is busy are scored together in one pipeline call
-(``Batcher``), so the pipeline's fixed cost is paid once per batch, not once per request.
+"""HTTP model server (``make serve``; the README's "Serving" section): ``POST /predict`` scores
+``{"records": [{column: value, ...}, ...]}`` (``/docs`` lists the columns); a bad request gets a 4xx
+naming the field. Requests that arrive while the model is busy are scored in one pipeline call
+(``Batcher``): its fixed cost is paid once per batch, not once per request.
 """
 
 import asyncio
@@ -36,9 +32,8 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from . import __version__
 from .errors import UserError
 from .features import Schema, load_schema
-from .io import read_model
+from .io import MODEL_FILE, SCHEMA_FILE, read_model
 
-DEFAULT_MODEL, DEFAULT_SCHEMA = Path("models/model.skops"), Path("models/schema.json")
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # scikit-learn's trees refuse numbers beyond it
 EXPECTED = {"number": "a finite number within float32's range (±3.4e38)", "bool": "true or false"}
 SEND = 'send {"records": [{column: value, ...}, ...]}'
@@ -47,8 +42,8 @@ Item = tuple[list[dict[str, Any]], asyncio.Future]  # a request's records, and i
 
 @dataclass
 class Settings:
-    model_path: Path = DEFAULT_MODEL
-    schema_path: Path = DEFAULT_SCHEMA
+    model_path: Path = MODEL_FILE
+    schema_path: Path = SCHEMA_FILE
     max_batch_rows: int = 10_000
     prediction_log: str | None = None
     git_commit: str | None = None
@@ -63,15 +58,13 @@ class Settings:
         limit = env.get("MAX_BATCH_ROWS", "10000").strip()
         if not limit.isdigit():
             raise UserError(f"MAX_BATCH_ROWS must be a positive whole number, got {limit!r}")
-        paths = Path(env.get("MODEL_PATH", DEFAULT_MODEL)), Path(env.get("SCHEMA_PATH", DEFAULT_SCHEMA))
+        paths = Path(env.get("MODEL_PATH", MODEL_FILE)), Path(env.get("SCHEMA_PATH", SCHEMA_FILE))
         return cls(*paths, int(limit), env.get("PREDICTION_LOG") or None, env.get("GIT_COMMIT") or None)
 
 
 def model_version(settings: Settings) -> dict[str, str]:
     """Git commit and SHA-256 of the model file, and the label made of both."""
     path, commit = settings.model_path, settings.git_commit
-    if not path.is_file():
-        raise UserError(f"{path} not found: train first with `make repro` (or set MODEL_PATH)")
     if commit is None:  # from the checkout, else "unknown" (e.g. an image built without GIT_COMMIT)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             git = ["git", "rev-parse", "HEAD"]
@@ -102,8 +95,8 @@ def response_model(schema: Schema) -> type:
     return create_model("PredictResponse", model_version=(str, ...), **fields)
 
 
-def describe_errors(errors: list[dict], schema: Schema, max_rows: int) -> tuple[int, dict]:
-    """FastAPI's validation errors as (status, body); ``detail`` names each field and the fix."""
+def describe_errors(errors: list[dict], schema: Schema, max_rows: int) -> JSONResponse:
+    """FastAPI's validation errors as a 4xx response; ``detail`` names each field and the fix."""
     details = []
     for error in errors:
         loc, kind = tuple(error["loc"])[1:], error["type"]  # loc[0] is "body"
@@ -133,7 +126,7 @@ def describe_errors(errors: list[dict], schema: Schema, max_rows: int) -> tuple[
     status = 400 if found & {("json_invalid", "body"), ("missing", "body")} else status
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     summary += f"; and {len(details) - 5} more" if len(details) > 5 else ""
-    return status, {"detail": summary, "errors": details}
+    return JSONResponse({"detail": summary, "errors": details}, status)
 
 
 class Predictor:
@@ -260,8 +253,8 @@ def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: st
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for the model in ``settings``; a file that cannot be served stops it here, clearly."""
     settings = settings or Settings.from_env()
-    schema, version = load_schema(settings.schema_path), model_version(settings)
-    predictor = Predictor(read_model(settings.model_path), schema)
+    schema = load_schema(settings.schema_path)
+    predictor, version = Predictor(read_model(settings.model_path), schema), model_version(settings)
     label, max_rows, registry = version["model_version"], settings.max_batch_rows, CollectorRegistry()
     observe = model_metrics(registry, version, schema.task)
 
@@ -283,15 +276,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Response:
-        status, body = describe_errors(list(exc.errors()), schema, max_rows)
-        return JSONResponse(body, status)
+        return describe_errors(list(exc.errors()), schema, max_rows)
 
-    about_errors = [
-        (400, "The body is not JSON"), (413, f"More than {max_rows} records (MAX_BATCH_ROWS)"),
-        (422, "Missing or unknown columns, wrong types, non-finite numbers, empty batch"),
-        (503, "Not ready: the server is starting or stopping"),
-    ]  # fmt: skip
-    responses: dict[int | str, Any] = {status: {"description": text} for status, text in about_errors}
+    responses: dict[int | str, Any] = {
+        400: {"description": "The body is not JSON"},
+        413: {"description": f"More than {max_rows} records (MAX_BATCH_ROWS)"},
+        422: {"description": "Missing or unknown columns, wrong types, non-finite numbers, empty batch"},
+        503: {"description": "Not ready: the server is starting or stopping"},
+    }
     PredictRequest = request_model(schema, max_rows)
 
     @app.post("/predict", response_model=response_model(schema), responses=responses)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import pandas as pd
 from sklearn import ensemble, linear_model
@@ -12,10 +11,8 @@ from sklearn.pipeline import Pipeline
 
 from .config import Params
 from .errors import UserError
-from .features import Schema, build_preprocessor, infer_schema, load_schema, to_model_frame
-from .io import read_model, write_json, write_model
-
-MODEL_FILE, SCHEMA_FILE = Path("models/model.skops"), Path("models/schema.json")
+from .features import Schema, build_preprocessor, infer_schema, to_model_frame
+from .io import MODEL_FILE, SCHEMA_FILE, write_json, write_model
 
 ESTIMATORS: dict[tuple[str, str], tuple[type[BaseEstimator], dict]] = {
     ("classification", "random_forest"): (ensemble.RandomForestClassifier, {"n_estimators": 100}),
@@ -30,8 +27,7 @@ ESTIMATORS: dict[tuple[str, str], tuple[type[BaseEstimator], dict]] = {
 def make_estimator(task: str, family: str, seed: int, overrides: dict) -> BaseEstimator:
     cls, defaults = ESTIMATORS[(task, family)]
     valid = set(inspect.signature(cls).parameters)
-    unknown = sorted(set(overrides) - valid)
-    if unknown:
+    if unknown := sorted(set(overrides) - valid):
         raise UserError(
             f"model.params has {', '.join(unknown)}, not a parameter of {cls.__name__}; "
             f"valid ones: {', '.join(sorted(valid))}"
@@ -47,16 +43,12 @@ def make_estimator(task: str, family: str, seed: int, overrides: dict) -> BaseEs
     return estimator
 
 
-def build_pipeline(schema: Schema, params: Params) -> Pipeline:
-    estimator = make_estimator(params.data.task, params.model.family, params.model.seed, params.model.params)
-    preprocess = build_preprocessor(schema, scale=params.model.family == "linear")
-    return Pipeline([("preprocess", preprocess), ("model", estimator)])
-
-
 def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
-    target = params.data.target
+    target, model = params.data.target, params.model
     schema = infer_schema(train, target, params.data.task, params.features)
-    pipeline = build_pipeline(schema, params)
+    estimator = make_estimator(params.data.task, model.family, model.seed, model.params)
+    preprocess = build_preprocessor(schema, scale=model.family == "linear")
+    pipeline = Pipeline([("preprocess", preprocess), ("model", estimator)])
     y = train[target]
     if params.data.task == "classification":
         y = y.astype(str)
@@ -65,13 +57,7 @@ def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
     return pipeline, schema
 
 
-def save(
-    pipeline: Pipeline, schema: Schema, model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE
-) -> None:
+def save(pipeline: Pipeline, schema: Schema, model_file=MODEL_FILE, schema_file=SCHEMA_FILE) -> None:
     """Write model and schema; each replaces the previous file only once fully written."""
     write_model(pipeline, model_file)
     write_json(schema_file, schema.to_dict())
-
-
-def load_model(model_file: Path = MODEL_FILE, schema_file: Path = SCHEMA_FILE) -> tuple[Pipeline, Schema]:
-    return read_model(model_file), load_schema(schema_file)
