@@ -979,6 +979,8 @@ class HtmlWorker:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
+            if self.process.stdin is not None:  # still open when no job was sent (an early error)
+                self.process.stdin.close()
             self.stderr.close()
         if self.folder is not None:
             self.folder.cleanup()
