@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,12 +129,14 @@ def act_install(out: Path, python: str, cache: Path) -> dict[str, float]:
         ".github/workflows/ci.yml",
         event_payload=push_event(project),
         stand_ins={SETUP_PYTHON: bare_setup_python(out / "setup-python", python)},
-        env={"UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never"},
+        env={"UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"},
         extra_args=("--matrix", f"python-version:{version}"),
     )
     wall = time.perf_counter() - start
-    if not result.ok or "uv sync --locked" not in result.logs:
-        sys.exit(f"act run failed or skipped uv sync:\n{result.logs[-5000:]}")
+    logs = re.sub(r"\x1b\[[0-9;]*m", "", result.logs)  # uv colours its summary line
+    synced = re.findall(r"Installed \d+ packages", logs)
+    if not result.ok or len(synced) != 2 or "nothing to install" in logs:
+        sys.exit(f"act run failed, or a job skipped uv sync:\n{result.jobs}\n{result.logs[-5000:]}")
     steps = step_seconds(result.events, "Install dependencies")
     return {"install_step_max_s": max(steps), "install_steps": len(steps), "act_wall_s": wall}
 
@@ -150,11 +153,14 @@ def main() -> None:
         pip_setup(work / "warm-up-pip", python, warm_pip)  # fills the pip cache (untimed)
         timings: dict[str, list[dict[str, float]]] = {"uv_warm": [], "uv_cold": [], "pip_warm": [], "act": []}
         for i in range(args.runs):
-            timings["uv_warm"].append(uv_setup(work / f"uv-warm-{i}", python, warm_uv))
-            timings["pip_warm"].append(pip_setup(work / f"pip-warm-{i}", python, warm_pip))
-            timings["uv_cold"].append(uv_setup(work / f"uv-cold-{i}", python, work / f"empty-cache-{i}"))
-            timings["act"].append(act_install(work / f"act-{i}", python, warm_uv))
-            print(json.dumps({k: v[-1] for k, v in timings.items()}), flush=True)
+            for kind, measure, args_ in (
+                ("uv_warm", uv_setup, (work / f"uv-warm-{i}", python, warm_uv)),
+                ("pip_warm", pip_setup, (work / f"pip-warm-{i}", python, warm_pip)),
+                ("uv_cold", uv_setup, (work / f"uv-cold-{i}", python, work / f"empty-cache-{i}")),
+                ("act", act_install, (work / f"act-{i}", python, warm_uv)),
+            ):
+                timings[kind].append(measure(*args_))
+                print(kind, json.dumps(timings[kind][-1]), flush=True)
 
     def col(kind: str, key: str) -> dict[str, float]:
         return summary([t[key] for t in timings[kind]], 1)
