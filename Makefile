@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 help: ## list the tasks
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt requirements-checkov.txt {{cookiecutter.project_slug}}/requirements/constraints.txt scripts/system-deps.sh \
+$(STAMP): requirements-dev.txt requirements-checkov.txt constraints-project.txt scripts/system-deps.sh \
 		tests/argocd/package.json tests/argocd/package-lock.json
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -49,6 +49,10 @@ test-quick: $(STAMP) ## the quick tier: rendering, hooks, lint (no training, no 
 lint: $(STAMP) ## ruff on the template's own Python
 	$(PY) -m ruff check hooks tests benchmarks scripts
 	$(PY) -m ruff format --check hooks tests benchmarks scripts
+
+.PHONY: lock-template
+lock-template: $(STAMP) ## re-resolve the generated uv.lock (one per python_version) and constraints-project.txt; UPGRADE=1 for newest versions
+	$(PY) scripts/lock-template.py $(if $(UPGRADE),--upgrade)
 
 .PHONY: format-template
 format-template: $(STAMP) ## apply ruff to the generated project's Python (through a bake)

@@ -46,6 +46,29 @@ def select_deploy_mode(root: Path, mode: str) -> None:
         shutil.rmtree(root / ARGOCD_DIR, ignore_errors=True)
 
 
+LOCKS_DIR = "uv-locks"
+# The project name the shipped locks were resolved under (scripts/lock-template.py); the lock
+# records nothing else that a bake varies (every DVC remote plugin is an extra of every project).
+LOCK_PLACEHOLDER = "lock-placeholder-project"
+
+
+def select_lock(root: Path, python_version: str, slug: str) -> None:
+    """Write uv.lock from the lock resolved for this requires-python, under this project's name.
+
+    uv keeps the packages of a lock sorted by name: the project's own entry moves to its place.
+    """
+    blocks = (root / LOCKS_DIR / f"py{python_version}.lock").read_text().split("\n[[package]]\n")
+    head, packages = blocks[0], blocks[1:]
+    placeholder = f'name = "{LOCK_PLACEHOLDER}"\n'
+    (own,) = [block for block in packages if block.startswith(placeholder)]
+    packages.remove(own)
+    own = f'name = "{slug}"\n' + own[len(placeholder) :]
+    names = [block.split('"', 2)[1] for block in packages]
+    packages.insert(sum(name < slug for name in names), own)
+    (root / "uv.lock").write_text("\n[[package]]\n".join([head, *packages]))
+    shutil.rmtree(root / LOCKS_DIR)
+
+
 def remove_empty_files(root: Path) -> None:
     """Drop files that rendered to nothing (a whole file switched off by an option)."""
     for path in root.rglob("*"):
@@ -73,6 +96,7 @@ def main(root: Path, context: dict[str, str]) -> None:
     select_license(root, context["license"])
     remove_dvc_remote_action(root, context["dvc_remote"])
     select_deploy_mode(root, context["deploy"])
+    select_lock(root, context["python_version"], context["project_slug"])
     remove_empty_files(root)
 
 

@@ -93,6 +93,9 @@ PLATFORM = "ubuntu-latest=-self-hosted"
 HANDLED_BY_ACT = ("actions/checkout",)
 KIND_BY_REPO = {
     "actions/setup-python": "setup-python",
+    # The runner already has the project's environment (the test venv), so the workflows skip
+    # `uv sync`: recording what setup-uv was asked (cache on, keyed on uv.lock) is enough.
+    "astral-sh/setup-uv": "record",
     "actions/cache": "cache",
     "actions/cache/restore": "cache-restore",
     "actions/cache/save": "cache-save",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from combinations import SUPPORTED
 from helpers import bake, init_repo, run, trained_copy
 
 COMBOS = sorted(SUPPORTED)
+PLUGINS = {"s3": "s3", "gcs": "gs", "azure": "azure", "ssh": "ssh"}
 TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".txt", ".cfg", ".json", ""}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
@@ -69,17 +71,21 @@ def test_answers_reach_the_project(baked, name):
     pyproject = (project / "pyproject.toml").read_text()
     assert f'requires-python = ">={answers.get("python_version", "3.11")}"' in pyproject
     if "description" in answers:
-        import tomllib
-
         assert tomllib.loads(pyproject)["project"]["description"] == answers["description"]
     license_file = project / "LICENSE"
     assert license_file.exists() is (answers.get("license", "MIT") != "none")
     assert not (project / "LICENSES").exists()
     package = answers.get("package_name", "mlops_project")
     assert (project / "src" / package / "cli.py").is_file()
-    plugin = {"none": "", "s3": "[s3]", "gcs": "[gs]", "azure": "[azure]", "ssh": "[ssh]"}
-    assert f'train = ["dvc{plugin[answers.get("dvc_remote", "none")]}>=' in pyproject
+    # Every project declares every DVC remote plugin as an extra (so one lock fits all); the
+    # Makefile installs the one of this remote.
+    extras = tomllib.loads(pyproject)["project"]["optional-dependencies"]
+    assert {name: extras[name] for name in ("s3", "gcs", "azure", "ssh")} == {
+        name: [f"dvc[{plugin}]>=3.50,<4"] for name, plugin in PLUGINS.items()
+    }
+    remote = answers.get("dvc_remote", "none")
     makefile = (project / "Makefile").read_text()
+    assert f"DVC_EXTRA ?= {'' if remote == 'none' else remote}".rstrip() + "\n" in makefile
     assert f"DVC_REMOTE_URL ?= {answers.get('dvc_remote_url', '')}".rstrip() in makefile
     # deploy: the deploy workflow applies merged overlays (actions), or Argo CD pulls them (argocd).
     deploy = answers.get("deploy", "actions")

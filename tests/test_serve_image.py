@@ -6,12 +6,10 @@ import csv
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -134,31 +132,6 @@ def test_image_is_lean_and_runs_as_a_user(pushed_image):
     assert 0 < added < 600 * 1024**2, f"the image adds {added / 1024**2:.0f} MB over its base"
 
 
-def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].split(";")[0].strip()
-        if line and not line.startswith("-"):
-            name, _, version = line.partition("==")
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    return pins
-
-
-def test_serving_requirements_are_pinned_like_the_constraints(tmp_path):
-    project = bake(tmp_path)
-    serve = _pins(project / "requirements/serve.txt")
-    constraints = _pins(project / "requirements/constraints.txt")
-    assert all(serve.values()), "every serving requirement is pinned with =="
-    assert {name: constraints.get(name) for name in serve} == serve
-    assert not {"dvc", "evidently", "pytest", "ruff"} & set(serve)
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    direct = [*pyproject["dependencies"], *pyproject["optional-dependencies"]["serve"]]
-    for requirement in direct:
-        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", requirement)[0]).lower()
-        assert name in serve, f"{name} (pyproject) is missing from requirements/serve.txt"
-
-
-@pytest.mark.slow
 def test_make_serve_listens_on_port_from_env(trained_project):
     port = free_port()
     env = project_env(trained_project, PORT=str(port))

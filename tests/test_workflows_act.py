@@ -2,7 +2,7 @@
 
 The project has a real history: main with a trained model (metrics.json and plots/ committed),
 and pull-request branches. `run:` steps run as written (real `make data`, `dvc repro`, `compare`,
-`make lint`, `make test`); only setup-python, the Actions cache, artifact upload and the PR
+`make lint`, `make test`); only setup-python, setup-uv, the Actions cache, artifact upload and the PR
 comment are local stand-ins (tests/act_harness.py), which record what they were given.
 """
 
@@ -139,6 +139,13 @@ def test_ci_passes_on_main(trained_project, tmp_path):
     )
     assert result.ok, result
     assert result.jobs.keys() >= {"lint", "test"}
+    # Each job set up uv with its cache keyed on the lock; this runner has the project's
+    # environment already (the test venv), so the install step skipped uv sync.
+    setup_uv = result.calls_to("astral-sh/setup-uv")
+    assert len(setup_uv) == 2
+    for call in setup_uv:
+        assert call["inputs"] == {"enable-cache": "true", "cache-dependency-glob": "uv.lock"}
+    assert result.logs.count("already importable on this runner: nothing to install") == 2
 
 
 def test_a_pull_request_that_breaks_a_test_fails_ci(trained_project, tmp_path):

@@ -244,10 +244,10 @@ def test_remote_credentials_match_the_option(baked, name):
 
 
 @pytest.mark.parametrize("name", COMBOS)
-def test_dependabot_updates_actions_and_pip(baked, name):
+def test_dependabot_updates_actions_lock_and_base_image(baked, name):
     config = yaml.safe_load((baked[name] / ".github" / "dependabot.yml").read_text())
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
-    assert {"github-actions", "pip"} <= ecosystems
+    assert ecosystems == {"github-actions", "uv", "docker"}
     if SUPPORTED[name].get("dvc_remote", "none") != "none":
         actions = next(u for u in config["updates"] if u["package-ecosystem"] == "github-actions")
         assert "/.github/actions/dvc-remote" in actions["directories"]
