@@ -37,7 +37,8 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
 ``ActResult``: ``returncode``, ``ok`` (every job succeeded), ``logs`` (readable text),
     ``events`` (act's JSON log records), ``jobs`` ({job id: "success"/"failure"/...}),
     ``steps`` (list of {"job", "step", "stage", "result"}), ``summaries`` ({job id: Markdown of
-    $GITHUB_STEP_SUMMARY}), ``calls`` (the stand-in calls of this run), ``calls_to(prefix)``,
+    $GITHUB_STEP_SUMMARY}), ``told`` (logs and summaries), ``calls`` (the stand-in calls of this
+    run), ``calls_to(prefix)``,
     ``comments()`` (the simulated PR comments: {pr number: {header: {"body", "creates",
     "updates", "id"}}}), ``pulls()`` (the simulated pull requests: {branch: {"number", "title",
     "body", "base", "token", "changed_files", "files", "creates", "updates", "state"}}),
@@ -394,6 +395,12 @@ class ActResult:
                 job = e.get("jobID", "")
                 out[job] = out.get(job, "") + e.get("content", "")
         return out
+
+    @property
+    def told(self) -> str:
+        """What the run told its reader: the log, then the job summaries. Assert on this for a
+        message a step prints just before it exits: act may drop such a last line from its log."""
+        return self.logs + "\n" + "\n".join(self.summaries.values())
 
     def calls_to(self, prefix: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["action"].startswith(prefix)]

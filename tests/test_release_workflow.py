@@ -160,7 +160,7 @@ def test_a_model_that_differs_from_dvc_lock_stops_the_release(release_project, t
     result = release(project, tmp_path / "state")
     assert not result.ok, result
     assert result.jobs.get("image") == "failure"
-    assert "Model differs from dvc.lock" in result.logs, result
+    assert "Model differs from dvc.lock" in result.told, result
     assert not result.calls_to("docker/build-push-action") and result.pulls() == {}
 
 
@@ -191,7 +191,7 @@ def test_version_tag_with_nothing_in_staging_fails_with_the_cause(release_projec
     git(project, "tag", "v0.1.0")
     result = release(project, tmp_path / "state", ref="refs/tags/v0.1.0")
     assert not result.ok, result
-    assert "staging has no image yet: merge a deploy/staging pull request first" in result.logs, result
+    assert "staging has no image yet: merge a deploy/staging pull request first" in result.told, result
     assert result.pulls() == {}
 
 
@@ -202,7 +202,7 @@ def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
     result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
     assert not result.ok, result
     assert result.jobs.get("plan") == "failure"
-    assert "releases run from main or a v* tag only, not refs/heads/feature" in result.logs, result
+    assert "releases run from main or a v* tag only, not refs/heads/feature" in result.told, result
     assert not result.calls_to("docker/") and result.pulls() == {}
 
 
@@ -220,4 +220,4 @@ def test_dispatch_with_a_version_from_main_promotes_and_a_bad_version_is_refused
     payload = {**push_event(project), "inputs": {"version": "2.0"}}
     bad = release(project, tmp_path / "state-bad", event="workflow_dispatch", payload=payload)
     assert not bad.ok, bad
-    assert "version '2.0' is not v<major>.<minor>.<patch>" in bad.logs, bad
+    assert "version '2.0' is not v<major>.<minor>.<patch>" in bad.told, bad
