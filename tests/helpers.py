@@ -28,7 +28,9 @@ def project_env(project: Path, **extra: str) -> dict[str, str]:
     The generated project's dependencies are installed once, in the test environment; the
     project's own package is found through PYTHONPATH instead of a per-bake install.
     """
-    env = dict(os.environ)
+    # As from a user's shell: not a sub-make of the template's `make test` (whose MAKELEVEL and
+    # MAKEFLAGS would make the project's make print "Entering directory" lines, among others).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project / "src")
     env["PYTHON"] = sys.executable

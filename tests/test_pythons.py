@@ -33,7 +33,8 @@ WITHOUT_UV = {"3.11"}
 
 def own_env(version: str) -> dict[str, str]:
     """The environment of a person at a terminal: no test venv; uv on PATH (after the system's)."""
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHON", "PYTHONPATH", "VIRTUAL_ENV"}}
+    drop = {"PYTHON", "PYTHONPATH", "VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     if version not in WITHOUT_UV:
         env["PATH"] = f"{env.get('PATH', '')}{os.pathsep}{BIN}"
     env.update(DVC_NO_ANALYTICS="1", UV_PYTHON_DOWNLOADS="never")
