@@ -29,6 +29,7 @@ OWNER_REPO = "jane-doe/mlops-project"
 IMAGE = f"ghcr.io/{OWNER_REPO}"
 BUILD = "docker/build-push-action@53b7df96c91f9c12dcc8a07bcb9ccacbed38856a"
 APP_TOKEN = "actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3"
+CREATE_PR = "peter-evans/create-pull-request@5f6978faf089d4d20b00c7766989d076bb2fc7f1"
 STAGING = "k8s/overlays/staging/kustomization.yaml"
 PRODUCTION = "k8s/overlays/production/kustomization.yaml"
 
@@ -55,11 +56,13 @@ def release_project(trained_project: Path, tmp_path_factory: pytest.TempPathFact
 
 def release(project: Path, state: Path, ref: str = "refs/heads/main", build_digest: str = digest(1),
             event: str = "push", payload: dict | None = None, vars: dict | None = None,
-            env: dict | None = None):  # fmt: skip
+            env: dict | None = None, pull_requests_allowed: bool = True):  # fmt: skip
     stand_ins = {
         BUILD: make_stand_in(BUILD, outputs={"digest": build_digest}),
         APP_TOKEN: make_stand_in(APP_TOKEN, outputs={"token": "ghs_from_the_app"}),
     }
+    if not pull_requests_allowed:  # a new repository: GitHub refuses the pull request
+        stand_ins[CREATE_PR] = make_stand_in(CREATE_PR, "record", exit_code=1)
     return run_act(
         project,
         event,
@@ -221,3 +224,14 @@ def test_dispatch_with_a_version_from_main_promotes_and_a_bad_version_is_refused
     bad = release(project, tmp_path / "state-bad", event="workflow_dispatch", payload=payload)
     assert not bad.ok, bad
     assert "version '2.0' is not v<major>.<minor>.<patch>" in bad.told, bad
+
+
+def test_first_push_of_a_new_repository_is_green_without_the_pull_request_setting(release_project, tmp_path):
+    """GitHub refuses the promotion pull request until Actions may open pull requests: the image is
+    still built once, the run stays green, and the summary says what to set."""
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    result = release(project, tmp_path / "state", pull_requests_allowed=False)
+    assert result.ok, result
+    assert len(result.calls_to("docker/build-push-action")) == 1 and result.pulls() == {}
+    assert "Allow GitHub Actions to create and approve pull requests" in result.told, result
+    assert f"{IMAGE}@{digest(1)}" in result.told
