@@ -185,6 +185,34 @@ def test_values_scikit_learn_refuses_get_a_422_for_every_model(tmp_path, task, f
             read_model(model).predict(x)
 
 
+def test_forest_fast_path_gives_scikit_learns_outputs_and_errors_bit_for_bit(trained):
+    """Predictor.tree_mean against the pipeline's own call: the same numbers exactly (rows with gaps,
+    all-missing rows, float32's extremes) and the same error where scikit-learn refuses the input."""
+    model, schema_file, frame = trained
+    pipeline, schema = read_model(model), load_schema(schema_file)
+    fast, slow = Predictor(pipeline, schema), Predictor(pipeline, schema, fast_path=False)
+    assert fast.score == fast.tree_mean and slow.score != slow.tree_mean
+    records = [*records_of(frame, 120), dict.fromkeys(FEATURES), _one(frame, x1=3.4e38, x2=-3.4e38)]
+    np.testing.assert_array_equal(fast.score(fast.frame(records)), slow.score(slow.frame(records)))
+    assert fast.predict(records) == slow.predict(records)
+    for value in (1e39, -1e308, float("inf"), float("-inf")):
+        bad, errors = fast.frame([_one(frame, x2=value)]), []
+        for predictor in (fast, slow):
+            with np.errstate(over="ignore"), pytest.raises(ValueError) as caught:
+                predictor.score(bad)
+            errors.append(str(caught.value))
+        assert errors[0] == errors[1] and "infinity or a value too large" in errors[0]
+
+
+def test_serve_command_can_turn_the_fast_path_off(monkeypatch):
+    from {{ cookiecutter.package_name }} import cli, serve
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(serve, "run", lambda host, port, settings, access_log: seen.append(settings))
+    assert cli.main(["serve", "--no-fast-path"]) == 0 and cli.main(["serve"]) == 0
+    assert [settings.fast_path for settings in seen] == [False, True]
+
+
 def test_a_body_not_sent_as_json_is_told_so(client, trained):
     body = json.dumps({"records": [_one(trained[2])]})
     response = client.post("/predict", content=body, headers={"content-type": "text/plain"})
