@@ -3,7 +3,8 @@
 Used by tests/test_serve_image.py and benchmarks/bench_serve.py. Facts this relies on
 (see the toolchain notes): podman builds with ``--isolation=chroot --network host`` and runs with
 ``--runtime runc --cgroup-manager cgroupfs``; no container registry can be pulled from, so the
-base image is a Debian rootfs made by debootstrap; a local registry is Debian's ``docker-registry``.
+base image is a Debian rootfs made by debootstrap, put in place of the Dockerfile's digest-pinned
+``base`` stage; a local registry is Debian's ``docker-registry``.
 """
 
 from __future__ import annotations
@@ -86,10 +87,16 @@ def ensure_base_image(ref: str = BASE_IMAGE) -> str:
 
 
 def build_image(context: Path, tag: str, base: str, git_commit: str) -> None:
+    """Build the generated Dockerfile on ``base`` instead of its pinned python:X-slim.
+
+    The Dockerfile's first stage, ``base``, is the digest-pinned Docker Hub image (which cannot be
+    pulled here); ``--build-context base=docker-image://...`` replaces that stage, as it does with
+    ``docker build`` (BuildKit), so the Dockerfile is built unchanged.
+    """
     podman(
         "build", "--isolation=chroot", "--network", "host", "--format", "docker",
         "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
-        "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"GIT_COMMIT={git_commit}",
+        "--build-context", f"base=docker-image://{base}", "--build-arg", f"GIT_COMMIT={git_commit}",
         "-t", tag, str(context),
         timeout=1800,
     )  # fmt: skip

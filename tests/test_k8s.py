@@ -35,7 +35,7 @@ OTHER_DIGEST = "sha256:" + "a1" * 32
 KUSTOMIZE_IMAGE_FIELDS = {"name", "newName", "newTag", "digest"}
 ARGOCD_VALIDATOR = TEMPLATE / "tests/argocd/validate.mjs"
 # Every inline checkov skip in the generated project: (file, check id). Reasons are required.
-EXPECTED_SKIPS = {("Dockerfile", "CKV_DOCKER_7")}
+EXPECTED_SKIPS: set[tuple[str, str]] = set()
 KINDS = {
     "Namespace",
     "ServiceAccount",
@@ -250,11 +250,21 @@ def test_dockerfile_has_no_hadolint_findings(project):
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
 
 
-def test_dockerfile_base_image_follows_the_python_version(tmp_path):
-    path = bake(tmp_path, python_version="3.13")
-    dockerfile = (path / "Dockerfile").read_text()
-    assert "ARG BASE_IMAGE=python:3.13-slim\n" in dockerfile
-    assert dockerfile.count("FROM ${BASE_IMAGE}") == 2
+def test_dockerfile_base_is_pinned_by_digest_for_each_python_version(tmp_path):
+    """The first FROM is python:<python_version>-slim with its tag and an index digest, the stage
+    `base`; the other stages start from it. Dependabot's docker updater reads FROM lines only (an
+    ARG default is never updated), and `--build-context base=...` replaces that stage by name."""
+    versions = json.loads((TEMPLATE / "cookiecutter.json").read_text())["python_version"]
+    digests = set()
+    for version in versions:
+        dockerfile = (bake(tmp_path / version, python_version=version) / "Dockerfile").read_text()
+        froms = re.findall(r"^FROM\s+(.*?)\s*$", dockerfile, re.M | re.I)
+        pinned = re.fullmatch(rf"python:{re.escape(version)}-slim@sha256:([0-9a-f]{{64}}) AS base", froms[0])
+        assert pinned, froms[0]
+        assert froms[1:] == ["base AS build", "base"]
+        assert "ARG BASE_IMAGE" not in dockerfile and "${" not in "".join(froms)
+        digests.add(pinned.group(1))
+    assert len(digests) == len(versions), "each python_version has its own base digest"
 
 
 def test_set_image_script_passes_shellcheck(project):

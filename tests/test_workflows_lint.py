@@ -248,6 +248,15 @@ def test_dependabot_updates_actions_lock_and_base_image(baked, name):
     config = yaml.safe_load((baked[name] / ".github" / "dependabot.yml").read_text())
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
     assert ecosystems == {"github-actions", "uv", "docker"}
+    # The base image gets digest refreshes of its python:<python_version>-slim tag, never a newer
+    # Python minor or major (CI and uv.lock cover the versions from python_version up).
+    docker = next(u for u in config["updates"] if u["package-ecosystem"] == "docker")
+    assert docker["ignore"] == [
+        {
+            "dependency-name": "python",
+            "update-types": ["version-update:semver-major", "version-update:semver-minor"],
+        }
+    ]
     if SUPPORTED[name].get("dvc_remote", "none") != "none":
         actions = next(u for u in config["updates"] if u["package-ecosystem"] == "github-actions")
         assert "/.github/actions/dvc-remote" in actions["directories"]
