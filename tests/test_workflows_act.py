@@ -2,8 +2,9 @@
 
 The project has a real history: main with a trained model (metrics.json and plots/ committed),
 and pull-request branches. `run:` steps run as written (real `make data`, `dvc repro`, `compare`,
-`make lint`, `make test`); only setup-python, setup-uv, the Actions cache, artifact upload and the PR
-comment are local stand-ins (tests/act_harness.py), which record what they were given.
+`make lint`, `make test`); only setup-python, setup-uv, the Actions cache, artifact upload, the PR
+comment and the docker actions (buildx, build-push) are local stand-ins (tests/act_harness.py),
+which record what they were given.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from act_harness import pull_request_event, push_event, run_act
-from helpers import run, trained_copy
+from helpers import bake, commit, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
@@ -138,7 +139,8 @@ def test_ci_passes_on_main(trained_project, tmp_path):
         extra_args=("--matrix", _first_python(project)),
     )
     assert result.ok, result
-    assert result.jobs.keys() >= {"lint", "test"}
+    assert result.jobs.keys() >= {"lint", "test", "image"}
+    assert_built_the_build_stage_only(result, project)
     # Each job set up uv with its cache keyed on the lock; this runner has the project's
     # environment already (the test venv), so the install step skipped uv sync.
     setup_uv = result.calls_to("astral-sh/setup-uv")
@@ -169,6 +171,57 @@ def test_a_pull_request_that_breaks_a_test_fails_ci(trained_project, tmp_path):
     assert result.jobs and set(result.jobs.values()) == {"failure"}, result.jobs
     assert "test_verdict_follows_each_metrics_direction" in result.logs
     assert result.step_result("make test") == "failure"
+
+
+def assert_built_the_build_stage_only(result, project: Path) -> None:
+    """The CI image job set up buildx and built the Dockerfile's `build` stage from the checkout,
+    with nothing else asked of build-push: no push, no tags, no load, no cache read or written."""
+    assert result.jobs.get("image") == "success", result.jobs
+    (buildx,) = result.calls_to("docker/setup-buildx-action")
+    (build,) = result.calls_to("docker/build-push-action")
+    assert buildx["job"] == build["job"] == "image"
+    assert build["inputs"] == {"context": ".", "target": "build", "push": "false"}, build["inputs"]
+    assert not result.calls_to("docker/login-action")
+    # The target is a stage of the Dockerfile build-push reads by default (<context>/Dockerfile),
+    # and neither it nor the stages it starts from copy anything from models/ (not in a PR).
+    dockerfile = (project / build["inputs"]["context"] / "Dockerfile").read_text()
+    stages: dict[str, tuple[str, str]] = {}  # name: (what it starts FROM, its lines)
+    for stage in re.split(r"(?m)^FROM\s+", dockerfile)[1:]:
+        head, _, body = stage.partition("\n")
+        parent, _, name = head.partition(" AS ")
+        stages[name.strip() or f"#{len(stages)}"] = (parent.strip(), body)
+    assert stages["build"][0] == "base", stages.keys()
+    copied, name = [], "build"
+    while name in stages:
+        copied += re.findall(r"(?m)^COPY\s+(.+)$", stages[name][1])
+        name = stages[name][0]
+    assert copied and not any("models" in line for line in copied), copied
+
+
+def test_a_dependabot_base_digest_pull_request_builds_the_image_build_stage(tmp_path):
+    """A freshly generated repository (no model trained, no secrets, no vars): Dependabot's pull
+    request that moves the base's digest gets the image's build stage built by CI."""
+    project = bake(tmp_path)
+    git(project, "init", "-q", "--initial-branch=main")
+    commit(project, "Initial commit")
+    git(project, "checkout", "-q", "-b", "dependabot/docker/python-3.11-slim")
+    dockerfile = project / "Dockerfile"
+    text, moved = re.subn(r"(?m)^(FROM python:\S+-slim@)sha256:[0-9a-f]{64}( AS base)$",
+                          rf"\1sha256:{'0a' * 32}\2", dockerfile.read_text())  # fmt: skip
+    assert moved == 1
+    dockerfile.write_text(text)
+    commit(project, "image: bump python from `1042b61` to `0a0a0a0`")
+    assert not (project / "models").exists()
+    event = pull_request_event(project, base="main", number=11, title="image: bump python")
+    event["sender"] = event["pull_request"]["user"] = {"login": "dependabot[bot]"}
+
+    result = run_act(project, "pull_request", CI, event_payload=event, job="image")
+    assert result.ok, result
+    assert result.jobs == {"image": "success"}
+    assert_built_the_build_stage_only(result, project)
+    job = yaml.safe_load((project / CI).read_text())["jobs"]["image"]
+    assert job["permissions"] == {"contents": "read"} and "environment" not in job
+    assert "secrets." not in yaml.safe_dump(job)
 
 
 def _first_python(project: Path) -> str:
