@@ -64,6 +64,14 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
 ``pull_request_event(project, base="main", head=None, number=1, fork=False, action="synchronize")``,
 ``push_event(project, ref="refs/heads/main", before=None)``: event payloads with real SHAs from the repo.
 ``kubectl_stand_in(state)``: a recording kubectl (no API server) as azure/setup-kubectl.
+``GitHubDeployments(state_dir)``: ``with`` it, a local server answering as GitHub's Deployments
+    API (create, list, statuses; docs cited in act_standin.py); pass ``env={"GITHUB_API_URL":
+    api.url}``; ``deployments(env)`` reads what was recorded, ``record(...)`` seeds an apply.
+``ConcurrencyGroup()``: GitHub's documented rule for one concurrency group with
+    ``cancel-in-progress: false`` (one running, one pending, a newer pending run cancels it), to
+    decide which of several quick runs a test executes.
+``download-artifact`` with a ``pattern`` that matches nothing downloads nothing and succeeds, as
+    GitHub documents; with a ``name`` that matches nothing it fails.
 ``workflow_actions(project)``: every ``owner/repo[/path]@ref`` the project's workflows use.
 
 Inputs are recorded as the ``INPUT_*`` variables GitHub and act pass to actions: names are

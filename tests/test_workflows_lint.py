@@ -283,3 +283,41 @@ def test_pull_requests_cannot_reach_write_credentials(baked, name):
                 f"{path.name}:{job_name}: a pull-request workflow names a write credential"
             )
             assert job.get("environment"), f"{path.name}:{job_name}: write credentials outside an environment"
+
+
+# What only the other deploy mode has; a bake may name it only where it tells how to switch modes.
+OTHER_MODE_WORDS = {
+    "argocd": ("deploy.yml", "deployments.sh", "Deployments API", "reviewers approve", "Deploy run"),
+    "actions": ("Argo CD syncs", "argocd app ", "argoproj.io", "Argo CD pulls"),
+}
+SWITCHING = re.compile(r"^To switch to the (push|pull) mode")
+
+
+def _text_files(project: Path) -> list[Path]:
+    skip = {".git", "uv.lock"}
+    files = [p for p in project.rglob("*") if p.is_file() and not skip & {*p.parts, p.name}]
+    out = []
+    for path in files:
+        try:
+            path.read_text()
+        except UnicodeDecodeError:
+            continue
+        out.append(path)
+    return out
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_each_bake_describes_only_its_own_deploy_mode(baked, name):
+    """An argocd bake names no deploy workflow, no Deployments API record and no approval gate it
+    does not have; an actions bake says nothing that only Argo CD does. The paragraph on how to
+    switch to the other mode is the one place that names the other mode's files."""
+    mode = SUPPORTED[name].get("deploy", "actions")
+    project = baked[name]
+    found = []
+    for path in _text_files(project):
+        paragraphs = path.read_text().split("\n\n")
+        kept = "\n\n".join(p for p in paragraphs if not SWITCHING.match(p.strip()))
+        for word in OTHER_MODE_WORDS[mode]:
+            if word in kept:
+                found.append(f"{path.relative_to(project)}: {word!r}")
+    assert found == [], f"{mode} bake names the other mode: {found}"
