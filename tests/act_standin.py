@@ -164,7 +164,10 @@ def upload_artifact(call: Call) -> None:
 
 
 def download_artifact(call: Call) -> None:
-    """Like actions/download-artifact: artifacts of this run by name or pattern, into ``path``."""
+    """Like actions/download-artifact: artifacts of this run by name or pattern, into ``path``.
+    As its source says (v8.0.1, src/download-artifact.ts, https://github.com/actions/download-artifact):
+    a ``name`` not found fails ("Artifact '<name>' not found"); a ``pattern`` only filters the
+    run's artifacts, so no match downloads nothing and succeeds."""
     run_id = os.environ.get("ACT_STANDIN_RUN", "run")
     stored = call.state / "artifacts" / run_id
     destination = call.resolve(call.inputs.get("path") or ".")

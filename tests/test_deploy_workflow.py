@@ -104,6 +104,16 @@ def applies(state: Path, env: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def deploy_jobs(result) -> list[str]:
+    """The environments whose deploy job started in a run (each would ask its approval)."""
+    started = []
+    for event in result.events:
+        env = (event.get("matrix") or {}).get("environment")
+        if event.get("jobID") == "deploy" and env and env not in started:
+            started.append(env)
+    return started
+
+
 def applied_images(state: Path) -> list[tuple[str, str]]:
     """(namespace, image) of every manifest set the stand-in kubectl applied, in order."""
     out = []
@@ -223,6 +233,7 @@ def test_a_cancelled_run_is_deployed_by_the_next_and_production_is_asked_only_wh
     push_1 = deploy(project, state)
     assert push_1.ok, push_1
     # Only staging changed: production's job (and its environment's approval) was not asked for.
+    assert deploy_jobs(push_1) == ["staging"]
     assert [a[0] for a in applies(state, "production")] == [first]
     assert "production: unchanged since its last apply" in "\n".join(push_1.summaries.values())
 
@@ -233,6 +244,7 @@ def test_a_cancelled_run_is_deployed_by_the_next_and_production_is_asked_only_wh
     assert group.finish() == "push 3"
     push_3 = deploy(project, state)  # its event's `before` is push 2's commit
     assert push_3.ok, push_3
+    assert deploy_jobs(push_3) == ["staging", "production"]
     assert group.started == ["push 1", "push 3"]
 
     # Both environments end on the last commit's digests.

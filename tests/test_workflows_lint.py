@@ -321,3 +321,25 @@ def test_each_bake_describes_only_its_own_deploy_mode(baked, name):
             if word in kept:
                 found.append(f"{path.relative_to(project)}: {word!r}")
     assert found == [], f"{mode} bake names the other mode: {found}"
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_a_tag_reaches_only_the_promotion_environment(baked, name):
+    """A `v*` tag runs the plan and the production promotion only (the act tests show the build
+    is skipped): that job's environment is `promotion`, which holds the pull-request token and
+    nothing else; no DVC role, no package write, no OIDC token."""
+    workflow = _load(baked[name] / ".github" / "workflows" / "release.yml")
+    jobs = _jobs(workflow)
+    for job_name, job in jobs.items():
+        reached_by_tag = job.get("if", "") == "needs.plan.outputs.mode == 'production'"
+        assert reached_by_tag == (job_name == "promote-production"), job_name
+        if job.get("environment") == "gitops":
+            assert "mode == 'build'" in job.get("if", "") or job.get("needs") == "image", job_name
+    promotion = jobs["promote-production"]
+    assert promotion["environment"] == "promotion"
+    assert set(promotion["permissions"]) <= {"contents", "pull-requests", "deployments"}
+    assert promotion["permissions"].get("deployments", "read") == "read"
+    text = yaml.safe_dump(promotion)
+    assert "dvc-remote" not in text and not re.search(r"vars\.(AWS|GCP|AZURE|DVC)_", text)
+    secrets = set(re.findall(r"secrets\.(\w+)", text))
+    assert secrets == {"BOT_APP_PRIVATE_KEY", "BOT_TOKEN"}, secrets
