@@ -301,13 +301,14 @@ def create_pull_request(call: Call) -> None:
 # --------------------------------------------------------------------------- Deployments API
 # A stand-in for GitHub's REST Deployments API, served on loopback; a workflow reaches it through
 # GITHUB_API_URL as it reaches api.github.com. It answers as GitHub documents:
-#   https://docs.github.com/en/rest/deployments/deployments  (create: 201; list: newest first,
-#     filters sha, ref, task, environment, per_page, page; defaults task "deploy", payload {},
+#   https://docs.github.com/en/rest/deployments/deployments  (create: 201; list filters sha,
+#     ref, task, environment, per_page (max 100), page; defaults task "deploy", payload {},
 #     environment "production", production_environment true only for "production")
 #   https://docs.github.com/en/rest/deployments/statuses  (states error, failure, inactive,
-#     in_progress, queued, pending, success, else 422; list newest first; auto_inactive, default
-#     true: a success adds an "inactive" status to every earlier deployment of the same
-#     environment that had succeeded, unless that environment is transient or production)
+#     in_progress, queued, pending, success, else 422; auto_inactive, default true: "Adds a new
+#     inactive status to all prior non-transient, non-production environment deployments with the
+#     same repository and environment name ... only added to deployments that had a success state")
+# The docs promise no order for the two lists; GitHub answers newest first, and so does this.
 #   https://docs.github.com/en/rest/authentication  (no token: 401 "Requires authentication")
 STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 DEPLOYMENTS = re.compile(r"^/repos/([^/]+/[^/]+)/deployments(?:/(\d+)(/statuses)?)?$")

@@ -24,7 +24,8 @@
 set -euo pipefail
 
 TASK="deploy:apply"
-# The newest 100 applies of an environment are looked at (the list is newest first).
+# The newest 100 applies of an environment are looked at. The docs promise no order for either
+# list, so both are sorted here by id (ids only grow).
 PER_PAGE=100
 
 usage() {
@@ -48,13 +49,14 @@ api() {
   printf '%s\n' "$answer"
 }
 
-# The state of a deployment: its newest status (the list is newest first); "none" without one.
+# The state of a deployment: its newest status; "none" without one.
 state_of() {
-  api GET "deployments/$1/statuses?per_page=1" | jq -r '.[0].state // "none"'
+  api GET "deployments/$1/statuses?per_page=$PER_PAGE" | jq -r 'max_by(.id).state // "none"'
 }
 
+# The environment's applies, newest first.
 applies_of() {
-  api GET "deployments?environment=$1&task=$TASK&per_page=$PER_PAGE"
+  api GET "deployments?environment=$1&task=$TASK&per_page=$PER_PAGE" | jq 'sort_by(-.id)'
 }
 
 [ $# -ge 1 ] || usage
