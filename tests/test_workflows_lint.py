@@ -287,7 +287,16 @@ def test_pull_requests_cannot_reach_write_credentials(baked, name):
 
 # What only the other deploy mode has; a bake may name it only where it tells how to switch modes.
 OTHER_MODE_WORDS = {
-    "argocd": ("deploy.yml", "deployments.sh", "Deployments API", "reviewers approve", "Deploy run"),
+    "argocd": (
+        "deploy.yml",
+        "deployments.sh",
+        "Deployments API",
+        "reviewers approve",
+        "Deploy run",
+        "revert pull request",
+        "revert/deploy",
+        "revert)",
+    ),
     "actions": ("Argo CD syncs", "argocd app ", "argoproj.io", "Argo CD pulls"),
 }
 SWITCHING = re.compile(r"^To switch to the (push|pull) mode")
