@@ -5,13 +5,16 @@ Every `run:` step executes as written: the release plan, `dvc pull` from a real 
 `k8s/set-image.sh` and `kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
 replace only what needs GitHub or a registry: the docker actions and the attestation record their
 inputs (build-push answers a digest), create-pull-request keeps ONE pull request per branch
-(act_harness), the App token answers a token, and `gh` (auto-merge) is a recording script.
+(act_harness), the App token answers a token, `gh` (auto-merge) is a recording script, and
+GitHub's Deployments API (asked whether staging ran a digest) is the harness's local server that
+answers as GitHub's REST docs say.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import make_stand_in, push_event, run_act
+from act_harness import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
 from helpers import bake_and_train, commit, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
@@ -63,18 +66,24 @@ def release(project: Path, state: Path, ref: str = "refs/heads/main", build_dige
     }
     if not pull_requests_allowed:  # a new repository: GitHub refuses the pull request
         stand_ins[CREATE_PR] = make_stand_in(CREATE_PR, "record", exit_code=1)
-    return run_act(
-        project,
-        event,
-        WORKFLOW,
-        event_payload=payload or push_event(project, ref=ref),
-        stand_ins=stand_ins,
-        secrets={"GITHUB_TOKEN": "the-job-token"},
-        vars=vars,
-        env=env,
-        state_dir=state,
-        timeout=1200,
-    )
+    with GitHubDeployments(state) as api:
+        return run_act(
+            project,
+            event,
+            WORKFLOW,
+            event_payload=payload or push_event(project, ref=ref),
+            stand_ins=stand_ins,
+            secrets={"GITHUB_TOKEN": "the-job-token"},
+            vars=vars,
+            env={"GITHUB_API_URL": api.url, **(env or {})},
+            state_dir=state,
+            timeout=1200,
+        )
+
+
+def staging_applied(state: Path, commit_sha: str, image: str, *states: str) -> None:
+    """What deploy.yml records in GitHub's Deployments API when it applies ``image`` to staging."""
+    GitHubDeployments(state).record(OWNER_REPO, "staging", commit_sha, image, "in_progress", *states)
 
 
 def rendered_image(project: Path, overlay_text: str, env: str) -> str:
@@ -180,6 +189,7 @@ def test_version_tag_promotes_staging_digest_to_production_without_building(rele
     project = trained_copy(release_project, tmp_path / "mlops-project")
     promote_staging_by_merge(project, f"{IMAGE}@{digest(7)}")
     staging_commit = git(project, "rev-parse", "HEAD")
+    staging_applied(tmp_path / "state", staging_commit, f"{IMAGE}@{digest(7)}", "success")
     git(project, "tag", "v1.2.3")
     result = release(project, tmp_path / "state", ref="refs/tags/v1.2.3")
     assert result.ok, result
@@ -190,6 +200,70 @@ def test_version_tag_promotes_staging_digest_to_production_without_building(rele
     assert images_field(pull["files"][PRODUCTION]) == [{"name": IMAGE, "digest": digest(7)}]
     assert rendered_image(project, pull["files"][PRODUCTION], "production") == f"{IMAGE}@{digest(7)}"
     assert staging_commit in pull["body"] and "v1.2.3" in pull["body"]
+    assert "Staging ran this digest successfully" in pull["body"]
+    assert "`production` environment's reviewers approve" in pull["body"]
+
+
+def test_version_tag_refuses_a_digest_staging_did_not_run(release_project, tmp_path):
+    """Staging's overlay names a digest whose deploy failed (an older one succeeded): no PR."""
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    state = tmp_path / "state"
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(6)}")
+    staging_applied(state, git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(6)}", "success")
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(7)}")
+    staging_applied(state, git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(7)}", "failure")
+    git(project, "tag", "v1.2.4")
+    result = release(project, state, ref="refs/tags/v1.2.4")
+    assert not result.ok, result
+    assert result.jobs.get("promote-production") == "failure", result.jobs
+    assert f"staging has not run {IMAGE}@{digest(7)} successfully" in result.told, result
+    assert "Deploy it to staging first" in result.told
+    assert result.pulls() == {}
+
+
+def concurrency_groups(project: Path, ref: str, version: str = "") -> list[str]:
+    """The concurrency groups a run of release.yml, and its production promotion, join: the
+    workflow's and the promote-production job's, with the run's ``github.ref`` and
+    ``inputs.version`` put in (the only contexts they use)."""
+    workflow = yaml.safe_load((project / WORKFLOW).read_text())
+    values = {"github.ref": ref, "inputs.version": version}
+
+    def evaluate(group: str) -> str:
+        def value(match: re.Match) -> str:
+            return values[match.group(1)]  # KeyError: a context this test does not model
+
+        return re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", value, group)
+
+    groups = [evaluate(workflow["concurrency"]["group"])]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    job = workflow["jobs"]["promote-production"]["concurrency"]
+    assert job["cancel-in-progress"] is False  # a pending promotion waits, never cancels the running one
+    return [*groups, evaluate(job["group"])]
+
+
+def test_concurrency_keeps_every_promotion_and_serializes_production(release_project):
+    """GitHub's concurrency rule (ConcurrencyGroup) applied to the groups release.yml declares."""
+    push, dispatch = "refs/heads/main", "refs/heads/main"
+    build_1, build_2 = concurrency_groups(release_project, push), concurrency_groups(release_project, push)
+    version = concurrency_groups(release_project, dispatch, "v1.2.3")
+    tag_1 = concurrency_groups(release_project, "refs/tags/v1.2.3")
+    tag_2 = concurrency_groups(release_project, "refs/tags/v1.2.4")
+
+    # A build runs; a version dispatch from main waits behind nothing of it; a later push to main
+    # cancels neither the dispatch nor the running build.
+    groups: dict[str, ConcurrencyGroup] = {}
+    assert groups.setdefault(build_1[0], ConcurrencyGroup()).arrive("build 1") is None
+    assert groups.setdefault(version[0], ConcurrencyGroup()).arrive("dispatch v1.2.3") is None
+    assert groups.setdefault(build_2[0], ConcurrencyGroup()).arrive("build 2") is None
+    assert all(not g.cancelled for g in groups.values())
+    assert "dispatch v1.2.3" in groups[version[0]].started
+
+    # Two tags: their production promotions share one group: the second waits for the first.
+    assert tag_1[1] == tag_2[1] == version[1]
+    production = ConcurrencyGroup()
+    assert production.arrive("v1.2.3") is None and production.running == "v1.2.3"
+    assert production.arrive("v1.2.4") is None and production.pending == "v1.2.4"
+    assert production.finish() == "v1.2.4" and production.cancelled == []
 
 
 def test_version_tag_with_nothing_in_staging_fails_with_the_cause(release_project, tmp_path):
@@ -215,6 +289,7 @@ def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
 def test_dispatch_with_a_version_from_main_promotes_and_a_bad_version_is_refused(release_project, tmp_path):
     project = trained_copy(release_project, tmp_path / "mlops-project")
     promote_staging_by_merge(project, f"{IMAGE}@{digest(9)}")
+    staging_applied(tmp_path / "state", git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(9)}", "success")
     payload = {**push_event(project), "inputs": {"version": "v2.0.0"}}
     result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
     assert result.ok, result
