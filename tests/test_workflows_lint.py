@@ -35,10 +35,13 @@ IGNORE = re.compile(r"#\s*(zizmor:\s*ignore\[[^\]]+\]|shellcheck\s+disable=\S+|a
 # Accepted findings, per template file: (count, what they are). Each one carries its reason inline.
 SELF_REPO = "self-repository: `./` local action instead of `$/`, which act rejects"
 ONE_PR = "superfluous-actions (auditor): create-pull-request keeps one PR per branch, updated in place"
+SETUP = "self-repository: the setup-project action"
 ACCEPTED = {
-    "workflows/train.yml": (2, f"{SELF_REPO}; secrets-outside-env: the ssh remote's read-only key"),
-    "workflows/drift.yml": (2, f"{SELF_REPO}; {ONE_PR}"),
-    "workflows/release.yml": (3, f"{SELF_REPO}; {ONE_PR} (staging and production)"),
+    "actions/setup-project/action.yml": (1, "github-env: the job's own .venv/bin on GITHUB_PATH"),
+    "workflows/ci.yml": (2, f"{SETUP} (lint and test jobs)"),
+    "workflows/train.yml": (3, f"{SELF_REPO}; {SETUP}; secrets-outside-env: the ssh remote's read-only key"),
+    "workflows/drift.yml": (3, f"{SELF_REPO}; {SETUP}; {ONE_PR}"),
+    "workflows/release.yml": (4, f"{SELF_REPO}; {SETUP}; {ONE_PR} (staging and production)"),
     "workflows/deploy.yml": (1, ONE_PR),
 }
 PERSONAS = ("regular", "auditor")
