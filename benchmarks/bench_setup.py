@@ -137,7 +137,7 @@ def act_install(out: Path, python: str, cache: Path) -> dict[str, float]:
     synced = re.findall(r"Installed \d+ packages", logs)
     if not result.ok or len(synced) != 2 or "nothing to install" in logs:
         sys.exit(f"act run failed, or a job skipped uv sync:\n{result.jobs}\n{result.logs[-5000:]}")
-    steps = step_seconds(result.events, "Install dependencies")
+    steps = step_seconds(result.events, "uv sync --locked")
     return {"install_step_max_s": max(steps), "install_steps": len(steps), "act_wall_s": wall}
 
 

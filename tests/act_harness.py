@@ -102,8 +102,8 @@ PLATFORM = "ubuntu-latest=-self-hosted"
 HANDLED_BY_ACT = ("actions/checkout",)
 KIND_BY_REPO = {
     "actions/setup-python": "setup-python",
-    # The runner already has the project's environment (the test venv), so the workflows skip
-    # `uv sync`: recording what setup-uv was asked (cache on, keyed on uv.lock) is enough.
+    # uv itself is on the PATH the setup-python stand-in gives (this test venv's folder), and the
+    # workflows' `uv sync --locked` runs for real: recording what setup-uv was asked is enough.
     "astral-sh/setup-uv": "record",
     "actions/cache": "cache",
     "actions/cache/restore": "cache-restore",
