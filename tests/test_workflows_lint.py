@@ -36,13 +36,15 @@ IGNORE = re.compile(r"#\s*(zizmor:\s*ignore\[[^\]]+\]|shellcheck\s+disable=\S+|a
 SELF_REPO = "self-repository: `./` local action instead of `$/`, which act rejects"
 ONE_PR = "superfluous-actions (auditor): create-pull-request keeps one PR per branch, updated in place"
 SETUP = "self-repository: the setup-project action"
+OPEN_PR = "self-repository: the open-pull-request action"
 ACCEPTED = {
     "actions/setup-project/action.yml": (1, "github-env: the job's own .venv/bin on GITHUB_PATH"),
+    "actions/open-pull-request/action.yml": (1, ONE_PR),
     "workflows/ci.yml": (2, f"{SETUP} (lint and test jobs)"),
     "workflows/train.yml": (3, f"{SELF_REPO}; {SETUP}; secrets-outside-env: the ssh remote's read-only key"),
-    "workflows/drift.yml": (3, f"{SELF_REPO}; {SETUP}; {ONE_PR}"),
-    "workflows/release.yml": (4, f"{SELF_REPO}; {SETUP}; {ONE_PR} (staging and production)"),
-    "workflows/deploy.yml": (1, ONE_PR),
+    "workflows/drift.yml": (3, f"{SELF_REPO}; {SETUP}; {OPEN_PR}"),
+    "workflows/release.yml": (4, f"{SELF_REPO}; {SETUP}; {OPEN_PR} (staging and production)"),
+    "workflows/deploy.yml": (1, OPEN_PR),
 }
 PERSONAS = ("regular", "auditor")
 # Jobs that post a pull-request comment need this permission (act cannot enforce permissions).
