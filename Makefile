@@ -13,7 +13,7 @@ help: ## list the tasks
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt requirements-checkov.txt constraints-project.txt scripts/system-deps.sh \
-		tests/argocd/package.json tests/argocd/package-lock.json
+		tests/argocd/package.json tests/argocd/package-lock.json tests/github-api/package.json tests/github-api/package-lock.json
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -24,6 +24,10 @@ $(STAMP): requirements-dev.txt requirements-checkov.txt constraints-project.txt 
 	@# Argo CD's own types for tests/test_k8s.py (@kubernetes-models/argo-cd + tsc), from npm, pinned by the lock file.
 	mkdir -p .node-tools && cp tests/argocd/package.json tests/argocd/package-lock.json .node-tools/
 	npm ci --prefix .node-tools --ignore-scripts --no-audit --no-fund --loglevel=error
+	@# GitHub's OpenAPI description (@octokit/openapi) for tests/github_api_standin.py; a folder of
+	@# its own, outside .node-tools (npm would take a folder inside it for part of that project).
+	mkdir -p .node-tools-github-api && cp tests/github-api/package.json tests/github-api/package-lock.json .node-tools-github-api/
+	npm ci --prefix .node-tools-github-api --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: install
