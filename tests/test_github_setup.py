@@ -79,6 +79,19 @@ def github_setup(
 # --- the table against the workflows (every supported combination) -------------------------
 
 
+def runs_for_tags(job_id: str, jobs: dict) -> bool:
+    """Whether a job of a tag-triggered workflow can run for a tag push.
+
+    release.yml's plan job sends branch pushes to mode `build` and tags to `production`: a job
+    gated on `mode == 'build'`, or needing one that is, never runs for a tag.
+    """
+    job = jobs[job_id]
+    if "mode == 'build'" in str(job.get("if", "")):
+        return False
+    needs = job.get("needs", [])
+    return all(runs_for_tags(need, jobs) for need in ([needs] if isinstance(needs, str) else needs))
+
+
 def workflow_uses(project: Path) -> tuple[dict[str, set[str]], set[str], dict[str, set[tuple[str, str]]]]:
     """From the workflow files: secrets by environment ("" = none), variables, refs per environment."""
     secrets: dict[str, set[str]] = {}
@@ -89,34 +102,37 @@ def workflow_uses(project: Path) -> tuple[dict[str, set[str]], set[str], dict[st
         triggers = workflow[True]  # PyYAML reads the key `on` as True
         pushed = triggers.get("push") or {} if isinstance(triggers, dict) else {}
         # schedule and workflow_dispatch run on the default branch: main.
-        workflow_refs = {("branch", b) for b in pushed.get("branches", ["main"])}
-        workflow_refs |= {("tag", t) for t in pushed.get("tags", [])}
-        for job in workflow["jobs"].values():
+        branch_refs = {("branch", b) for b in pushed.get("branches", ["main"])}
+        tag_refs = {("tag", t) for t in pushed.get("tags", [])}
+        for job_id, job in workflow["jobs"].items():
             text = yaml.safe_dump(job)
             environment = job.get("environment", "")
             if environment.startswith("${{"):  # deploy.yml: the matrix of its choices
                 names = set(triggers["workflow_dispatch"]["inputs"]["environment"]["options"])
             else:
                 names = {environment}
+            job_refs = branch_refs | (tag_refs if runs_for_tags(job_id, workflow["jobs"]) else set())
             for name in names:
                 found = set(re.findall(r"secrets\.([A-Z_]+)", text)) - {"GITHUB_TOKEN"}
                 secrets.setdefault(name, set()).update(found)
                 if name:
-                    refs.setdefault(name, set()).update(workflow_refs)
+                    refs.setdefault(name, set()).update(job_refs)
             variables |= set(re.findall(r"vars\.([A-Z_]+)", text))
     return {k: v for k, v in secrets.items() if v}, variables, refs
 
 
 @pytest.mark.parametrize("combination", sorted(SUPPORTED))
 def test_table_matches_the_workflows(tmp_path: Path, combination: str) -> None:
+    """Environments (and the branches and tags that use them), secrets per environment ("" is the
+    repository), variables and required checks: the script's table is what the workflows use."""
     project = bake(tmp_path, **SUPPORTED[combination])
     script = load_script(project)
     secrets, variables, refs = workflow_uses(project)
 
-    assert {s.environment: set() for s in script.SECRETS} | {
-        env: {s.name for s in script.SECRETS if s.environment == env}
-        for env in {s.environment for s in script.SECRETS}
-    } == secrets
+    table_secrets: dict[str, set[str]] = {}
+    for setting in script.SECRETS:
+        table_secrets.setdefault(setting.environment, set()).add(setting.name)
+    assert table_secrets == secrets
     assert {v.name for v in script.VARIABLES} == variables
     table_refs = {
         env.name: {("branch", b) for b in env.branches} | {("tag", t) for t in env.tags}
