@@ -58,7 +58,8 @@ def test_hooks_lint_before_commit_and_quick_tier_before_push(tmp_path):
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
     by_stage: dict[str, list[str]] = {}
     for hook in hooks.values():
-        for stage in hook.get("stages", config.get("default_stages", ["pre-commit"])):
+        # A hook without `stages` runs at every installed hook type (pre-commit's documented default).
+        for stage in hook.get("stages", config.get("default_stages", config["default_install_hook_types"])):
             by_stage.setdefault(stage, []).append(hook["entry"])
     assert "make lint" in by_stage["pre-commit"]
     assert by_stage["pre-push"] == ["make test-quick"], "the full suite runs in CI, not in git push"
