@@ -97,14 +97,45 @@ def render(project: Path, overlay: str) -> str:
     return kustomize(project / "k8s/overlays" / overlay)
 
 
+INGRESS_OPT_IN = "# components:\n#   - ../../components/ingress\n"
+
+
+def with_ingress(project: Path, destination: Path) -> Path:
+    """A copy of k8s/ with the optional Ingress component switched on as docs/cluster.md says."""
+    shutil.copytree(project / "k8s", destination)
+    for overlay in OVERLAYS:
+        kustomization = destination / "overlays" / overlay / "kustomization.yaml"
+        text = kustomization.read_text()
+        assert INGRESS_OPT_IN in text, f"{overlay}: the commented-out opt-in line is missing"
+        kustomization.write_text(text.replace(INGRESS_OPT_IN, INGRESS_OPT_IN.replace("# ", "")))
+    return destination
+
+
 @pytest.fixture(scope="module")
 def rendered(project, tmp_path_factory) -> dict[str, Path]:
+    """Each overlay as shipped, and with the optional Ingress on: both are validated and scanned."""
     out = tmp_path_factory.mktemp("rendered")
+    k8s_with_ingress = with_ingress(project[0], out / "k8s-with-ingress")
     files = {}
     for overlay in OVERLAYS:
         files[overlay] = out / f"{overlay}.yaml"
         files[overlay].write_text(render(project[0], overlay))
+        files[f"{overlay}+ingress"] = out / f"{overlay}+ingress.yaml"
+        files[f"{overlay}+ingress"].write_text(kustomize(k8s_with_ingress / "overlays" / overlay))
     return files
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_optional_ingress_routes_to_the_service_in_the_overlays_namespace(rendered, overlay):
+    plain, routed = documents(rendered[overlay]), documents(rendered[f"{overlay}+ingress"])
+    assert "Ingress" not in plain  # off by default
+    ingress = routed["Ingress"]
+    assert ingress["metadata"]["namespace"] == plain["Service"]["metadata"]["namespace"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": plain["Service"]["metadata"]["name"], "port": {"name": "http"}}
+    assert ingress["metadata"]["labels"]["app.kubernetes.io/instance"] == overlay
+    assert ingress["spec"]["tls"], "TLS on"
+    assert {kind: doc for kind, doc in routed.items() if kind != "Ingress"} == plain
 
 
 def documents(path: Path) -> dict[str, dict]:
@@ -553,7 +584,8 @@ def test_generated_make_k8s_render(tmp_path, mode):
     rendered = {p.name for p in (path / "build/k8s").iterdir()}
     assert rendered == {"staging.yaml", "production.yaml"} | ({"argocd.yaml"} if mode == "argocd" else set())
     for overlay in OVERLAYS:
-        assert f"image in {overlay}: error: nothing promoted to {overlay} yet" in result.stdout
+        assert f"image in {overlay}: none promoted yet" in result.stdout
+    assert "error" not in result.stdout + result.stderr  # a fresh project's state, not a failure
     subprocess.run(
         ["k8s/set-image.sh", "k8s/overlays/staging", f"ghcr.io/jane-doe/{path.name}@{DIGEST}"],
         cwd=path,

@@ -26,6 +26,9 @@ from {{ cookiecutter.package_name }}.errors import UserError
 
 from conftest import make_frame, make_params
 
+# Left out of `make test-quick` (git pre-push): each test runs Evidently. `make test` and CI run it.
+pytestmark = pytest.mark.slow
+
 
 def drift_params(tmp_path: Path, **drift) -> object:
     raw = make_params("classification", path=str(tmp_path / "data.csv"))

@@ -26,6 +26,9 @@ from {{ cookiecutter.package_name }}.train import save as save_model
 
 from conftest import make_frame, make_params
 
+# Left out of `make test-quick` (git pre-push): trains every model family. `make test` and CI run it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("family", ["random_forest", "gradient_boosting", "linear"])
 def test_train_and_evaluate_round(tmp_path, task, family):
