@@ -192,7 +192,11 @@ def test_setup_makes_schema_valid_calls_and_a_second_run_changes_nothing(
 
         # GitHub now holds what the workflows need.
         assert set(repository.environments) == {env.name for env in script.ENVIRONMENTS}
+        # Write credentials for the default branch only; a tag reaches only the promotion job.
         assert {(p["type"], p["name"]) for p in repository.branch_policies["gitops"]} == {
+            ("branch", "main"),
+        }
+        assert {(p["type"], p["name"]) for p in repository.branch_policies["promotion"]} == {
             ("branch", "main"),
             ("tag", "v*"),
         }
