@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 
 import post_gen_project as post
 import pre_gen_project as pre
@@ -14,6 +17,7 @@ from combinations import INVALID, SUPPORTED
 from helpers import TEMPLATE, bake
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+CHOICES = pre.choice_options(DEFAULTS)
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
@@ -36,10 +40,47 @@ def test_choice_outside_the_list_is_rejected(field, value, tmp_path):
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {field}"):
         bake(tmp_path, **{field: value})
     assert list(tmp_path.iterdir()) == []
-    assert pre.check_choice(field, value) == (
-        f"{field} {value!r} is not supported; choose one of: {', '.join(pre.CHOICES[field])}"
-    )
-    assert pre.check_choice(field, DEFAULTS[field][0]) is None
+
+
+def _replay(path: Path, **changes: str) -> Path:
+    """A replay file: the default answers (as cookiecutter would have rendered them), changed."""
+    answers = {key: value[0] if isinstance(value, list) else value for key, value in DEFAULTS.items()}
+    del answers["__prompts__"]
+    answers["_copy_without_render"] = DEFAULTS["_copy_without_render"]
+    answers.update(project_slug="mlops-project", package_name="mlops_project", k8s_namespace="mlops-project")
+    answers.update(changes)
+    path.write_text(json.dumps({"cookiecutter": answers}))
+    return path
+
+
+def _hook_errors(template: Path, replay: Path, output_dir: Path, capfd) -> list[str]:
+    """The ERROR lines of the pre-generation hook when cookiecutter replays ``replay``."""
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(template), replay=str(replay), output_dir=str(output_dir))
+    return [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+
+
+@pytest.mark.parametrize("option", sorted(CHOICES))
+def test_the_hook_offers_exactly_the_choices_of_cookiecutter_json(option, tmp_path, capfd):
+    """The hook reads the choices from the cookiecutter.json of the template being run.
+
+    Replayed (or hand-edited) answers are the way an unlisted value reaches the hook. It must
+    list exactly cookiecutter.json's values, and a value added there alone must be accepted.
+    """
+    replay = _replay(tmp_path / "unlisted.json", **{option: "unlisted"})
+    listed = ", ".join(CHOICES[option])
+    errors = _hook_errors(TEMPLATE, replay, tmp_path, capfd)
+    assert errors == [f"ERROR: {option} 'unlisted' is not supported; choose one of: {listed}"]
+
+    copy = tmp_path / "template"
+    shutil.copytree(TEMPLATE / "hooks", copy / "hooks")
+    (copy / "{{cookiecutter.project_slug}}").mkdir()
+    options = dict(DEFAULTS, **{option: [*CHOICES[option], "added"]})
+    (copy / "cookiecutter.json").write_text(json.dumps(options))
+    # A bad e-mail stops generation at the hook, so the template's files are not needed.
+    replay = _replay(tmp_path / "added.json", **{option: "added", "author_email": "x"})
+    errors = _hook_errors(copy, replay, tmp_path, capfd)
+    assert [line.split()[1] for line in errors] == ["author_email"]
 
 
 def test_every_choice_value_is_in_a_supported_combination():
@@ -143,8 +184,41 @@ def test_validate_reports_all_errors_at_once():
     context = {k: (v[0] if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
     context.update(project_slug="Bad Slug", package_name="bad-pkg", author_email="x", drift_schedule="x")
     context["k8s_namespace"] = "ml"
-    fields = [message.split()[0] for message in pre.validate(context)]
-    assert fields == ["project_slug", "package_name", "author_email", "drift_schedule"]
+    problems = pre.validate(context, pre.choice_options(DEFAULTS))
+    assert list(problems) == ["project_slug", "package_name", "author_email", "drift_schedule"]
+    assert all(message.startswith(field) for field, message in problems.items())
+
+
+def _answers(**changes: str) -> dict[str, str]:
+    answers = {k: (v[0] if isinstance(v, list) else v) for k, v in DEFAULTS.items() if not k.startswith("_")}
+    answers.update(project_slug="mlops-project", package_name="mlops_project", k8s_namespace="mlops-project")
+    return {**answers, **changes, "_template": "gh:acme/tmpl", "_output_dir": "/srv/out", "_checkout": None}
+
+
+def test_kept_answers_leave_out_the_bad_ones_and_the_plain_defaults():
+    context = _answers(author_email="x", task="regression", author_name="Zoë O'Brien")
+    kept = pre.kept_answers(context, DEFAULTS, {"author_email"})
+    # Answers computed from others are kept as given; plain defaults are offered again anyway.
+    assert kept == {
+        "project_slug": "mlops-project",
+        "package_name": "mlops_project",
+        "author_name": "Zoë O'Brien",
+        "task": "regression",
+        "k8s_namespace": "mlops-project",
+    }
+
+
+def test_retry_command_is_one_shell_line_that_keeps_every_answer(monkeypatch):
+    context = _answers(author_name="Zoë O'Brien", description='a "quoted" $HOME; rm -rf /')
+    kept = pre.kept_answers(context, DEFAULTS, {"author_email"})
+    monkeypatch.setenv("PWD", "/srv/out")
+    words = shlex.split(pre.retry_command(context, kept))
+    assert words[:2] == ["cookiecutter", "gh:acme/tmpl"]
+    assert dict(word.split("=", 1) for word in words[2:]) == kept
+    monkeypatch.setenv("PWD", "/home/jane")
+    context["_checkout"] = "v1.2"
+    words = shlex.split(pre.retry_command(context, kept))
+    assert words[:6] == ["cookiecutter", "gh:acme/tmpl", "--checkout", "v1.2", "--output-dir", "/srv/out"]
 
 
 def _license_tree(root: Path) -> None:
