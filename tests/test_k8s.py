@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from combinations import SUPPORTED
-from helpers import BIN, TEMPLATE, bake
+from helpers import BIN, KUBECTL, TEMPLATE, bake
 
 OVERLAYS = ("staging", "production")
 ZERO_DIGEST = "sha256:" + "0" * 64
@@ -88,7 +88,7 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def kustomize(folder: Path) -> str:
     """What `kubectl apply -k FOLDER` would send (kubectl's built-in kustomize)."""
-    result = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True)
+    result = subprocess.run([KUBECTL, "kustomize", str(folder)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
