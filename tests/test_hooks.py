@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -81,6 +83,21 @@ def test_the_hook_offers_exactly_the_choices_of_cookiecutter_json(option, tmp_pa
     replay = _replay(tmp_path / "added.json", **{option: "added", "author_email": "x"})
     errors = _hook_errors(copy, replay, tmp_path, capfd)
     assert [line.split()[1] for line in errors] == ["author_email"]
+
+
+def test_every_copy_of_the_python_versions_agrees_with_cookiecutter_json():
+    """Files written per Python version: CI's matrix list, the image's base digests (Jinja, since a
+    template file cannot read cookiecutter.json's lists: replayed answers carry no choices) and
+    the shipped uv locks. Each must name exactly the versions cookiecutter.json offers."""
+    project = TEMPLATE / "{{cookiecutter.project_slug}}"
+    ci = (project / ".github/workflows/ci.yml").read_text()
+    ci_versions = ast.literal_eval(re.search(r"set all_versions = (\[.*?\])", ci).group(1))
+    dockerfile = (project / "Dockerfile").read_text()
+    digests = ast.literal_eval(re.search(r"set base_digests = (\{.*?\})", dockerfile, re.DOTALL).group(1))
+    locks = [path.stem.removeprefix("py") for path in sorted((project / "uv-locks").glob("py*.lock"))]
+    assert ci_versions == CHOICES["python_version"], ".github/workflows/ci.yml all_versions"
+    assert list(digests) == CHOICES["python_version"], "Dockerfile base_digests"
+    assert locks == CHOICES["python_version"], "uv-locks/ (make lock-template)"
 
 
 def test_every_choice_value_is_in_a_supported_combination():
