@@ -86,18 +86,20 @@ def test_the_hook_offers_exactly_the_choices_of_cookiecutter_json(option, tmp_pa
 
 
 def test_every_copy_of_the_python_versions_agrees_with_cookiecutter_json():
-    """Files written per Python version: CI's matrix list, the image's base digests (Jinja, since a
-    template file cannot read cookiecutter.json's lists: replayed answers carry no choices) and
-    the shipped uv locks. Each must name exactly the versions cookiecutter.json offers."""
+    """Jinja written per Python version: CI's matrix list and the image's base digests (a template
+    file cannot read cookiecutter.json's lists: replayed answers carry no choices). Each must name
+    exactly the versions cookiecutter.json offers (the shipped locks: tests/test_lock.py)."""
     project = TEMPLATE / "{{cookiecutter.project_slug}}"
     ci = (project / ".github/workflows/ci.yml").read_text()
     ci_versions = ast.literal_eval(re.search(r"set all_versions = (\[.*?\])", ci).group(1))
     dockerfile = (project / "Dockerfile").read_text()
     digests = ast.literal_eval(re.search(r"set base_digests = (\{.*?\})", dockerfile, re.DOTALL).group(1))
-    locks = [path.stem.removeprefix("py") for path in sorted((project / "uv-locks").glob("py*.lock"))]
     assert ci_versions == CHOICES["python_version"], ".github/workflows/ci.yml all_versions"
     assert list(digests) == CHOICES["python_version"], "Dockerfile base_digests"
-    assert locks == CHOICES["python_version"], "uv-locks/ (make lock-template)"
+
+
+def test_every_remote_type_has_its_url_scheme():
+    assert set(pre.REMOTE_SCHEMES) == set(CHOICES["dvc_remote"]) - {"none"}
 
 
 def test_every_choice_value_is_in_a_supported_combination():
