@@ -123,6 +123,10 @@ def test_every_option_is_documented_in_readme():
     for option in DEFAULTS:
         if not option.startswith("_"):
             assert f"`{option}`" in readme, option
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `")}
+    for option, values in CHOICES.items():
+        missing = [value for value in values if value not in rows[f"`{option}`"]]
+        assert not missing, f"README.md's Options row of {option} does not name {missing}"
 
 
 @pytest.mark.parametrize(
