@@ -24,8 +24,10 @@ import sys
 from pathlib import Path
 
 # Filled in by cookiecutter as JSON (quotes and backslashes in answers stay harmless). Besides
-# the answers it holds what cookiecutter adds for templates: _template (as the user typed it),
-# _repo_dir (the template's directory, since cookiecutter 2.2), _output_dir and _checkout.
+# the answers, cookiecutter's own entry point (its CLI and cookiecutter.main.cookiecutter) adds
+# _template (as the user typed it), _repo_dir (the template's directory, since cookiecutter 2.2),
+# _output_dir and _checkout. A tool that calls cookiecutter's generate_files itself (cruft) adds
+# none of them except _template.
 RAW_CONTEXT = r"""{{ cookiecutter | jsonify }}"""
 REMOTE_SCHEMES = {"s3": "s3://", "gcs": "gs://", "azure": "azure://", "ssh": "ssh://"}
 # Package names that would shadow a dependency or the standard library when imported.
@@ -212,9 +214,11 @@ def retry_command(context: dict[str, str], kept: dict[str, str]) -> str:
     return shlex.join(words)
 
 
-def report(problems: dict[str, str], command: str) -> str:
+def report(problems: dict[str, str], command: str | None) -> str:
     """What the user reads: each problem, then the one command to run next (the last line)."""
     lines = [f"ERROR: {message}" for message in problems.values()]
+    if command is None:
+        return "\n".join([*lines, "Nothing was generated. Fix the values above and run it again."])
     asked = ", ".join(problems)
     lines += [
         "",
@@ -230,11 +234,14 @@ def report(problems: dict[str, str], command: str) -> str:
 
 def main() -> int:
     context = json.loads(RAW_CONTEXT)
-    options = read_options(context["_repo_dir"])
+    # Without _repo_dir (cruft), the answers came through cookiecutter's own prompt and
+    # overrides, which accept listed choices only: nothing is left for check_choice, and there
+    # is no cookiecutter command to print.
+    options = read_options(context["_repo_dir"]) if "_repo_dir" in context else {}
     problems = validate(context, choice_options(options))
     if not problems:
         return 0
-    command = retry_command(context, kept_answers(context, options, set(problems)))
+    command = retry_command(context, kept_answers(context, options, set(problems))) if options else None
     print(report(problems, command), file=sys.stderr)
     return 1
 

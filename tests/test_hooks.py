@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.generate import generate_files
 from cookiecutter.main import cookiecutter
 
 import post_gen_project as post
@@ -83,6 +84,26 @@ def test_the_hook_offers_exactly_the_choices_of_cookiecutter_json(option, tmp_pa
     replay = _replay(tmp_path / "added.json", **{option: "added", "author_email": "x"})
     errors = _hook_errors(copy, replay, tmp_path, capfd)
     assert [line.split()[1] for line in errors] == ["author_email"]
+
+
+def test_hook_run_by_generate_files_alone_reports_without_a_retry_command(tmp_path, capfd):
+    """cruft calls cookiecutter's generate_files with its own context: no _repo_dir, no
+    _output_dir. The hook still rejects bad answers (choices were checked by cookiecutter's prompt)."""
+    answers = json.loads(_replay(tmp_path / "answers.json", author_email="x").read_text())["cookiecutter"]
+    answers["_template"] = "https://example.com/template.git"
+    with pytest.raises(FailedHookException):
+        generate_files(
+            repo_dir=str(TEMPLATE), context={"cookiecutter": answers}, output_dir=str(tmp_path / "out")
+        )
+    err = capfd.readouterr().err
+    assert "ERROR: author_email 'x' is not an e-mail address" in err
+    assert err.rstrip().endswith("Nothing was generated. Fix the values above and run it again."), err
+    assert list((tmp_path / "out").iterdir()) == []
+    answers["author_email"] = "jane@example.com"
+    generate_files(
+        repo_dir=str(TEMPLATE), context={"cookiecutter": answers}, output_dir=str(tmp_path / "out")
+    )
+    assert (tmp_path / "out" / "mlops-project" / "pyproject.toml").is_file()
 
 
 def test_every_copy_of_the_python_versions_agrees_with_cookiecutter_json():
