@@ -84,8 +84,8 @@ test-quick: $(STAMP) ## the quick tier: rendering, hooks, lint (no training, no 
 
 .PHONY: lint
 lint: $(STAMP) ## ruff on the template's own Python
-	$(PY) -m ruff check hooks tests benchmarks scripts
-	$(PY) -m ruff format --check hooks tests benchmarks scripts
+	$(PY) -m ruff check hooks tests benchmarks scripts template_support
+	$(PY) -m ruff format --check hooks tests benchmarks scripts template_support
 
 .PHONY: lock-template
 lock-template: $(STAMP) ## re-resolve the generated uv.lock (one per python_version) and constraints-project.txt; UPGRADE=1 for newest versions

@@ -20,7 +20,7 @@ For each case and tool, a fresh child process: wall time, peak RSS of the proces
 over the process and its children, sampled every 20 ms from /proc) and the largest single-process
 peak from wait4.
 
-Run from the repository root with the test venv: `python benchmarks/bench_drift.py`
+Run from the repository root with the test venv: `python -m benchmarks.bench_drift`
 (about 5 minutes: plain Evidently on 1M rows alone takes 2-3). Writes
 benchmarks/results/drift.json and prints a Markdown table. `--sizes 100000` for a quick run.
 """
@@ -40,10 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from helpers import bake, project_env  # noqa: E402
+from template_support.project import TEMPLATE as ROOT
+from template_support.project import bake, project_env
 
 RESULTS = ROOT / "benchmarks" / "results"
 

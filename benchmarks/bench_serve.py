@@ -21,7 +21,7 @@ report gives the median over rounds and every round's figures. The servers:
   throughput feature) and without.
 All load the model file with skops and the project's list of trusted types.
 
-Run from the repository root with the test venv: `python benchmarks/bench_serve.py`.
+Run from the repository root with the test venv: `python -m benchmarks.bench_serve`.
 Writes benchmarks/results/serve.json. `--project DIR` reuses a trained bake (else one is baked
 and trained); `--skip-image` skips the podman build.
 """
@@ -42,10 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from container_support import (  # noqa: E402
+from template_support.containers import (
     BASE_PYTHON,
     build_image,
     ensure_base_image,
@@ -54,8 +51,8 @@ from container_support import (  # noqa: E402
     podman,
     wait_for,
 )
-
-from helpers import bake, bake_and_train, project_env  # noqa: E402
+from template_support.project import TEMPLATE as ROOT
+from template_support.project import bake, bake_and_train, project_env
 
 RESULTS = ROOT / "benchmarks" / "results"
 BENTO_VENV = ROOT / "benchmarks" / ".venv-bentoml"

@@ -15,7 +15,7 @@ Side by side, in the same run and on the same bake:
   bare interpreter (so the install step really runs `uv sync`, which the test suite's runner
   skips), UV_CACHE_DIR warm. The install step's time is read from act's log records.
 
-Run from the repository root with the test venv: `python benchmarks/bench_setup.py [--runs N]`.
+Run from the repository root with the test venv: `python -m benchmarks.bench_setup [--runs N]`.
 Needs PyPI (the cold run and the warm-ups). Writes benchmarks/results/setup.json.
 """
 
@@ -32,14 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import summary
+from template_support.project import BIN, bake, commit
+from template_support.project import TEMPLATE as ROOT
+from template_support.pythons import find_python
+
+# The act harness is still a test module: found in tests/ until it moves into template_support.
 sys.path.insert(0, str(ROOT / "tests"))
-
-from common import summary  # noqa: E402
-
-from act_harness import push_event, run_act  # noqa: E402
-from helpers import BIN, bake, commit  # noqa: E402
-from pythons import find_python  # noqa: E402
+from act_harness import push_event, run_act
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"uv_warm_make_setup_s": 20, "uv_cold_make_setup_s": 90, "act_install_step_s": 15}

@@ -1,7 +1,7 @@
 """Generation and pipeline timings (issue targets: bake <= 1.0 s and no slower than ccds;
 cold `dvc repro` <= 15 s, no-op `dvc repro` <= 3 s; quick test tier <= 3 min).
 
-Run from the repository root with the test venv: `python benchmarks/bench_template.py`.
+Run from the repository root with the test venv: `python -m benchmarks.bench_template`.
 Writes benchmarks/results/template.json. With --ccds-template DIR (a local checkout of
 cookiecutter-data-science: ccds otherwise clones it from GitHub, which would time the network),
 also times `ccds --no-input DIR` in a separate venv under benchmarks/.venv-ccds (installed from
@@ -20,15 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from common import summary  # noqa: E402
-
-from helpers import bake, init_repo, project_env  # noqa: E402
+from benchmarks.common import summary
+from template_support.project import BIN, bake, init_repo, project_env
+from template_support.project import TEMPLATE as ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
-BIN = Path(sys.executable).parent
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:

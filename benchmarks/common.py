@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts (each is run as `python benchmarks/bench_<topic>.py`)."""
+"""Shared by the benchmark scripts (each is run from the repository root as
+`python -m benchmarks.bench_<topic>`)."""
 
 from __future__ import annotations
 

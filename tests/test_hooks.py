@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+import shlex
+import shutil
 from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.generate import generate_files
+from cookiecutter.main import cookiecutter
 
 import post_gen_project as post
 import pre_gen_project as pre
@@ -14,6 +20,7 @@ from combinations import INVALID, SUPPORTED
 from helpers import TEMPLATE, bake
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+CHOICES = pre.choice_options(DEFAULTS)
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
@@ -36,10 +43,84 @@ def test_choice_outside_the_list_is_rejected(field, value, tmp_path):
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {field}"):
         bake(tmp_path, **{field: value})
     assert list(tmp_path.iterdir()) == []
-    assert pre.check_choice(field, value) == (
-        f"{field} {value!r} is not supported; choose one of: {', '.join(pre.CHOICES[field])}"
+
+
+def _replay(path: Path, **changes: str) -> Path:
+    """A replay file: the default answers (as cookiecutter would have rendered them), changed."""
+    answers = {key: value[0] if isinstance(value, list) else value for key, value in DEFAULTS.items()}
+    del answers["__prompts__"]
+    answers["_copy_without_render"] = DEFAULTS["_copy_without_render"]
+    answers.update(project_slug="mlops-project", package_name="mlops_project", k8s_namespace="mlops-project")
+    answers.update(changes)
+    path.write_text(json.dumps({"cookiecutter": answers}))
+    return path
+
+
+def _hook_errors(template: Path, replay: Path, output_dir: Path, capfd) -> list[str]:
+    """The ERROR lines of the pre-generation hook when cookiecutter replays ``replay``."""
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(template), replay=str(replay), output_dir=str(output_dir))
+    return [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+
+
+@pytest.mark.parametrize("option", sorted(CHOICES))
+def test_the_hook_offers_exactly_the_choices_of_cookiecutter_json(option, tmp_path, capfd):
+    """The hook reads the choices from the cookiecutter.json of the template being run.
+
+    Replayed (or hand-edited) answers are the way an unlisted value reaches the hook. It must
+    list exactly cookiecutter.json's values, and a value added there alone must be accepted.
+    """
+    replay = _replay(tmp_path / "unlisted.json", **{option: "unlisted"})
+    listed = ", ".join(CHOICES[option])
+    errors = _hook_errors(TEMPLATE, replay, tmp_path, capfd)
+    assert errors == [f"ERROR: {option} 'unlisted' is not supported; choose one of: {listed}"]
+
+    copy = tmp_path / "template"
+    shutil.copytree(TEMPLATE / "hooks", copy / "hooks")
+    (copy / "{{cookiecutter.project_slug}}").mkdir()
+    options = dict(DEFAULTS, **{option: [*CHOICES[option], "added"]})
+    (copy / "cookiecutter.json").write_text(json.dumps(options))
+    # A bad e-mail stops generation at the hook, so the template's files are not needed.
+    replay = _replay(tmp_path / "added.json", **{option: "added", "author_email": "x"})
+    errors = _hook_errors(copy, replay, tmp_path, capfd)
+    assert [line.split()[1] for line in errors] == ["author_email"]
+
+
+def test_hook_run_by_generate_files_alone_reports_without_a_retry_command(tmp_path, capfd):
+    """cruft calls cookiecutter's generate_files with its own context: no _repo_dir, no
+    _output_dir. The hook still rejects bad answers (choices were checked by cookiecutter's prompt)."""
+    answers = json.loads(_replay(tmp_path / "answers.json", author_email="x").read_text())["cookiecutter"]
+    answers["_template"] = "https://example.com/template.git"
+    with pytest.raises(FailedHookException):
+        generate_files(
+            repo_dir=str(TEMPLATE), context={"cookiecutter": answers}, output_dir=str(tmp_path / "out")
+        )
+    err = capfd.readouterr().err
+    assert "ERROR: author_email 'x' is not an e-mail address" in err
+    assert err.rstrip().endswith("Nothing was generated. Fix the values above and run it again."), err
+    assert list((tmp_path / "out").iterdir()) == []
+    answers["author_email"] = "jane@example.com"
+    generate_files(
+        repo_dir=str(TEMPLATE), context={"cookiecutter": answers}, output_dir=str(tmp_path / "out")
     )
-    assert pre.check_choice(field, DEFAULTS[field][0]) is None
+    assert (tmp_path / "out" / "mlops-project" / "pyproject.toml").is_file()
+
+
+def test_every_copy_of_the_python_versions_agrees_with_cookiecutter_json():
+    """Jinja written per Python version: CI's matrix list and the image's base digests (a template
+    file cannot read cookiecutter.json's lists: replayed answers carry no choices). Each must name
+    exactly the versions cookiecutter.json offers (the shipped locks: tests/test_lock.py)."""
+    project = TEMPLATE / "{{cookiecutter.project_slug}}"
+    ci = (project / ".github/workflows/ci.yml").read_text()
+    ci_versions = ast.literal_eval(re.search(r"set all_versions = (\[.*?\])", ci).group(1))
+    dockerfile = (project / "Dockerfile").read_text()
+    digests = ast.literal_eval(re.search(r"set base_digests = (\{.*?\})", dockerfile, re.DOTALL).group(1))
+    assert ci_versions == CHOICES["python_version"], ".github/workflows/ci.yml all_versions"
+    assert list(digests) == CHOICES["python_version"], "Dockerfile base_digests"
+
+
+def test_every_remote_type_has_its_url_scheme():
+    assert set(pre.REMOTE_SCHEMES) == set(CHOICES["dvc_remote"]) - {"none"}
 
 
 def test_every_choice_value_is_in_a_supported_combination():
@@ -63,6 +144,10 @@ def test_every_option_is_documented_in_readme():
     for option in DEFAULTS:
         if not option.startswith("_"):
             assert f"`{option}`" in readme, option
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `")}
+    for option, values in CHOICES.items():
+        missing = [value for value in values if value not in rows[f"`{option}`"]]
+        assert not missing, f"README.md's Options row of {option} does not name {missing}"
 
 
 @pytest.mark.parametrize(
@@ -143,8 +228,41 @@ def test_validate_reports_all_errors_at_once():
     context = {k: (v[0] if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
     context.update(project_slug="Bad Slug", package_name="bad-pkg", author_email="x", drift_schedule="x")
     context["k8s_namespace"] = "ml"
-    fields = [message.split()[0] for message in pre.validate(context)]
-    assert fields == ["project_slug", "package_name", "author_email", "drift_schedule"]
+    problems = pre.validate(context, pre.choice_options(DEFAULTS))
+    assert list(problems) == ["project_slug", "package_name", "author_email", "drift_schedule"]
+    assert all(message.startswith(field) for field, message in problems.items())
+
+
+def _answers(**changes: str) -> dict[str, str]:
+    answers = {k: (v[0] if isinstance(v, list) else v) for k, v in DEFAULTS.items() if not k.startswith("_")}
+    answers.update(project_slug="mlops-project", package_name="mlops_project", k8s_namespace="mlops-project")
+    return {**answers, **changes, "_template": "gh:acme/tmpl", "_output_dir": "/srv/out", "_checkout": None}
+
+
+def test_kept_answers_leave_out_the_bad_ones_and_the_plain_defaults():
+    context = _answers(author_email="x", task="regression", author_name="Zoë O'Brien")
+    kept = pre.kept_answers(context, DEFAULTS, {"author_email"})
+    # Answers computed from others are kept as given; plain defaults are offered again anyway.
+    assert kept == {
+        "project_slug": "mlops-project",
+        "package_name": "mlops_project",
+        "author_name": "Zoë O'Brien",
+        "task": "regression",
+        "k8s_namespace": "mlops-project",
+    }
+
+
+def test_retry_command_is_one_shell_line_that_keeps_every_answer(monkeypatch):
+    context = _answers(author_name="Zoë O'Brien", description='a "quoted" $HOME; rm -rf /')
+    kept = pre.kept_answers(context, DEFAULTS, {"author_email"})
+    monkeypatch.setenv("PWD", "/srv/out")
+    words = shlex.split(pre.retry_command(context, kept))
+    assert words[:2] == ["cookiecutter", "gh:acme/tmpl"]
+    assert dict(word.split("=", 1) for word in words[2:]) == kept
+    monkeypatch.setenv("PWD", "/home/jane")
+    context["_checkout"] = "v1.2"
+    words = shlex.split(pre.retry_command(context, kept))
+    assert words[:6] == ["cookiecutter", "gh:acme/tmpl", "--checkout", "v1.2", "--output-dir", "/srv/out"]
 
 
 def _license_tree(root: Path) -> None:

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from combinations import SUPPORTED
-from helpers import BIN, TEMPLATE, bake
+from helpers import BIN, KUBECTL, TEMPLATE, bake, project_env
 
 OVERLAYS = ("staging", "production")
 ZERO_DIGEST = "sha256:" + "0" * 64
@@ -88,7 +88,7 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def kustomize(folder: Path) -> str:
     """What `kubectl apply -k FOLDER` would send (kubectl's built-in kustomize)."""
-    result = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True)
+    result = subprocess.run([KUBECTL, "kustomize", str(folder)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -579,7 +579,8 @@ def test_one_deploy_mode_per_project(project):
 @pytest.mark.parametrize("mode", ["actions", "argocd"])
 def test_generated_make_k8s_render(tmp_path, mode):
     path = bake(tmp_path, deploy=mode)
-    result = subprocess.run(["make", "k8s-render"], cwd=path, capture_output=True, text=True)
+    env = project_env(path)  # the pinned kubectl first on PATH
+    result = subprocess.run(["make", "k8s-render"], cwd=path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = {p.name for p in (path / "build/k8s").iterdir()}
     assert rendered == {"staging.yaml", "production.yaml"} | ({"argocd.yaml"} if mode == "argocd" else set())
@@ -591,6 +592,6 @@ def test_generated_make_k8s_render(tmp_path, mode):
         cwd=path,
         check=True,
     )
-    result = subprocess.run(["make", "k8s-render"], cwd=path, capture_output=True, text=True)
+    result = subprocess.run(["make", "k8s-render"], cwd=path, env=env, capture_output=True, text=True)
     assert f"image in staging: ghcr.io/jane-doe/{path.name}@{DIGEST}\n" in result.stdout
     assert f"image: ghcr.io/jane-doe/{path.name}@{DIGEST}" in (path / "build/k8s/staging.yaml").read_text()

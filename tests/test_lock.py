@@ -19,7 +19,7 @@ import pytest
 import post_gen_project as post
 from combinations import SUPPORTED
 from helpers import TEMPLATE, bake
-from pythons import find_python
+from template_support.pythons import find_python
 
 COMBOS = sorted(SUPPORTED)
 LOCKS = TEMPLATE / "{{cookiecutter.project_slug}}" / post.LOCKS_DIR

@@ -18,7 +18,7 @@ import pytest
 
 from combinations import SUPPORTED
 from helpers import BIN, bake
-from pythons import find_python
+from template_support.pythons import find_python
 
 BY_VERSION = {
     "3.11": "regression-random-forest",

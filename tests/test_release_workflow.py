@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from act_harness import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
-from helpers import bake_and_train, commit, run, trained_copy
+from helpers import KUBECTL, bake_and_train, commit, git, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
@@ -39,10 +39,6 @@ PRODUCTION = "k8s/overlays/production/kustomization.yaml"
 
 def digest(n: int) -> str:
     return "sha256:" + f"{n:04x}" * 16
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +88,7 @@ def rendered_image(project: Path, overlay_text: str, env: str) -> str:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(project / "k8s", work / "k8s")
     (work / f"k8s/overlays/{env}/kustomization.yaml").write_text(overlay_text)
-    out = subprocess.run(["kubectl", "kustomize", str(work / f"k8s/overlays/{env}")],
+    out = subprocess.run([KUBECTL, "kustomize", str(work / f"k8s/overlays/{env}")],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     (deployment,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -15,7 +15,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from container_support import (
+
+from helpers import bake, project_env, run
+from template_support.containers import (
     BASE_PYTHON,
     build_image,
     ensure_base_image,
@@ -28,8 +30,6 @@ from container_support import (
     running_container,
     wait_for,
 )
-
-from helpers import bake, project_env, run
 
 RUN = ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TEMPLATE, bake, commit, run
+from helpers import TEMPLATE, bake, commit, git, run
 
 PROJECT_DIR = "{{cookiecutter.project_slug}}"
 CI_WORKFLOW = Path(".github/workflows/ci.yml")
@@ -103,10 +103,6 @@ def test_make_help_of_the_template_lists_every_documented_target():
 # --- the update path -----------------------------------------------------------------------------
 
 
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd).stdout
-
-
 def cruft(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(["cruft", *args], cwd=cwd, check=check)
 
@@ -144,7 +140,7 @@ def template_commit(repo: Path, message: str, workflow_name: Callable[[re.Match[
         makefile.write(NEW_TARGET_RULE)
     edit(repo / PROJECT_DIR / CI_WORKFLOW, WORKFLOW_NAME, workflow_name)
     commit(repo, message)
-    return git(repo, "rev-parse", "HEAD").strip()
+    return git(repo, "rev-parse", "HEAD")
 
 
 def comment_above(match: re.Match[str]) -> str:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from act_harness import pull_request_event, push_event, run_act
-from helpers import bake, commit, run, trained_copy
+from helpers import bake, commit, git, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
@@ -26,15 +26,6 @@ TRAIN = ".github/workflows/train.yml"
 CI = ".github/workflows/ci.yml"
 PR_NUMBER = 7
 NEW_PARAMS = {"n_estimators": 40, "max_depth": 3}
-
-
-def git(project: Path, *args: str) -> str:
-    return run(["git", *args], cwd=project).stdout
-
-
-def commit_all(project: Path, message: str) -> None:
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "--no-verify", "-m", message)
 
 
 def metric_row(body: str, name: str) -> str:
@@ -55,7 +46,7 @@ def pr_project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) 
     text = re.sub(r"(?m)^  params: .*$", f"  params: {json.dumps(NEW_PARAMS)}", text)
     (project / "params.yaml").write_text(text)
     assert yaml.safe_load(text)["model"]["params"] == NEW_PARAMS and params["model"]["params"] != NEW_PARAMS
-    commit_all(project, "Smaller trees")
+    commit(project, "Smaller trees")
     return project
 
 
@@ -158,7 +149,7 @@ def test_a_pull_request_that_breaks_a_test_fails_ci(trained_project, tmp_path):
     text = evaluate.read_text()
     assert '"rmse", ' in text
     evaluate.write_text(text.replace('"rmse", ', "", 1))  # rmse would become higher-is-better
-    commit_all(project, "Break the metric directions")
+    commit(project, "Break the metric directions")
     event = pull_request_event(project, base="main", number=9)
     result = run_act(
         project,

@@ -1,4 +1,4 @@
-"""Find an interpreter of a given Python version for uv (the template's tests and scripts).
+"""Find an interpreter of a given Python version for uv (the template's tests, benchmarks, scripts).
 
 On the project's machines `python3.12` and `python3.13` are pyenv shims, which fail unless that
 version is selected; uv then cannot use them. The real executables are under `pyenv root`.
