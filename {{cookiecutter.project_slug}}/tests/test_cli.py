@@ -36,7 +36,8 @@ def test_full_run_writes_outputs(workdir):
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(workdir, capsys):
     assert _run_all() == [0, 0, 0]
     before = {
-        p: p.read_bytes() for p in [Path("metrics.json"), Path("models/model.skops"), Path("plots/roc.csv")]
+        p: p.read_bytes()
+        for p in [Path("metrics.json"), Path("models/model.skops"), Path("plots/roc.csv")]
     }
     make_frame("classification").drop(columns="label").to_csv("data.csv", index=False)
     assert main(["prepare"]) == 2
