@@ -115,9 +115,8 @@ def test_classification_report_has_every_metric_params_and_charts(repo: Path):
     write(repo, CLASSIFICATION_NEW)
     report = build_report("main", primary="f1")
 
-    assert report.index("| **f1** (primary)") < report.index(
-        "| accuracy"
-    )  # the primary metric first
+    # The primary metric first.
+    assert report.index("| **f1** (primary)") < report.index("| accuracy")
     assert "0.9100 | 0.9000 | ▼ -0.0100" in report and "🔴 worse" in report  # f1 went down
     assert "| log_loss <sub>lower is better</sub> | 0.3000 | 0.2000 | ▼ -0.1000" in report
     assert "🟢 better" in report  # log_loss went down: better

@@ -164,17 +164,16 @@ def roc_cells(frame: pd.DataFrame, cells: int = CELLS) -> list[float]:
     """Mean true-positive rate of the (piecewise linear) ROC curve per even cell of
     false-positive rate."""
     frame = frame.sort_values(["fpr", "tpr"])
-    fpr, tpr, grid = (
-        frame["fpr"].to_numpy(float),
-        frame["tpr"].to_numpy(float),
-        np.linspace(0, 1, cells + 1),
-    )
-    x, y = np.concatenate([fpr, grid]), np.concatenate([tpr, np.interp(grid, fpr, tpr)])
+    fpr = frame["fpr"].to_numpy(float)
+    tpr = frame["tpr"].to_numpy(float)
+    grid = np.linspace(0, 1, cells + 1)
+    # The curve's points and the grid's, ordered by false-positive rate.
+    x = np.concatenate([fpr, grid])
+    y = np.concatenate([tpr, np.interp(grid, fpr, tpr)])
     order = np.lexsort((y, x))
     x, y = x[order], y[order]
-    area = np.concatenate(
-        [[0.0], np.cumsum(np.diff(x) * (y[1:] + y[:-1]) / 2)]
-    )  # the AUC up to each x
+    # The area under the curve up to each x (trapezoids).
+    area = np.concatenate([[0.0], np.cumsum(np.diff(x) * (y[1:] + y[:-1]) / 2)])
     return list(np.diff(np.interp(grid, x, area)) * cells)
 
 
@@ -182,7 +181,9 @@ class Plots:
     """The plot files of the base and of this PR, turned into report sections."""
 
     def __init__(self, plots: dict[str, list], rows: list[MetricRow], base_name: str) -> None:
-        self.plots, self.rows, self.base_name = plots, rows, base_name
+        self.plots = plots
+        self.rows = rows
+        self.base_name = base_name
 
     def sides(self, name: str, *columns: str) -> list[PlotSide]:
         """The sides (base, then this PR) that have the plot file ``name`` with ``columns``."""

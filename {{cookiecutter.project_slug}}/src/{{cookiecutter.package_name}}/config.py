@@ -106,9 +106,8 @@ class DriftParams(DriftColumnParams):
     reference: Path = TRAIN_FILE
     drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
     columns: Annotated[dict[str, DriftColumnParams], NoneIsEmpty] = {}
-    sample_rows: int = Field(
-        default=50_000, ge=1_001
-    )  # over 1000: Evidently's methods for all rows
+    # Over 1000, so that Evidently picks the same methods as on all rows.
+    sample_rows: int = Field(default=50_000, ge=1_001)
     seed: int = 42
     output_dir: Path = DRIFT_DIR
 

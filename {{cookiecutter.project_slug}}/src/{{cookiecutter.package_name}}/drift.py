@@ -146,7 +146,8 @@ def _check_column(
     # High-cardinality text (many values, none listed by the schema): new values are no news.
     if kind == "categorical" and (categories or len(known) <= KNOWN_CATEGORIES_LIMIT):
         finding = _unseen_categories(column, values, known, present)
-        typed.findings += [finding] if finding else []
+        if finding:
+            typed.findings.append(finding)
 
 
 def _import_evidently() -> Any:
@@ -293,7 +294,8 @@ def check(
 def _read_both(
     params: Params, current_path: Path, reference_path: Path
 ) -> tuple[Table, Table, list[Finding]]:
-    settings, sep, rows = params.drift, params.data.sep, params.drift.sample_rows
+    settings, sep = params.drift, params.data.sep
+    rows = settings.sample_rows
     reference, _ = read_source(reference_path, "auto", sep, rows, settings.seed, "reference")
     if reference.rows == 0:
         raise UserError(f"reference data {reference_path} has no rows: retrain with `make repro`")

@@ -113,7 +113,8 @@ def to_model_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def build_preprocessor(schema: Schema, scale: bool) -> ColumnTransformer:
     numeric = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
-    numeric += [("scale", StandardScaler())] if scale else []
+    if scale:
+        numeric.append(("scale", StandardScaler()))
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     target = TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))
     parts = [("numeric", Pipeline(numeric), schema.numeric)]

@@ -67,23 +67,20 @@ class Settings:
         limit = env.get("MAX_BATCH_ROWS", "10000").strip()
         if not limit.isdigit():
             raise UserError(f"MAX_BATCH_ROWS must be a positive whole number, got {limit!r}")
-        paths = Path(env.get("MODEL_PATH", MODEL_FILE)), Path(env.get("SCHEMA_PATH", SCHEMA_FILE))
         return cls(
-            *paths, int(limit), env.get("PREDICTION_LOG") or None, env.get("GIT_COMMIT") or None
+            model_path=Path(env.get("MODEL_PATH", MODEL_FILE)),
+            schema_path=Path(env.get("SCHEMA_PATH", SCHEMA_FILE)),
+            max_batch_rows=int(limit),
+            prediction_log=env.get("PREDICTION_LOG") or None,
+            git_commit=env.get("GIT_COMMIT") or None,
         )
 
 
 def model_version(settings: Settings) -> dict[str, str]:
     """Git commit and SHA-256 of the model file, and the label made of both."""
-    path, commit = settings.model_path, settings.git_commit
-    if commit is None:  # from the checkout, else "unknown" (e.g. an image built without GIT_COMMIT)
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            git = ["git", "rev-parse", "HEAD"]
-            done = subprocess.run(
-                git, cwd=path.resolve().parent, capture_output=True, text=True, timeout=5
-            )
-            commit = done.stdout.strip() if done.returncode == 0 else None
-    commit, sha = commit or "unknown", hashlib.sha256(path.read_bytes()).hexdigest()
+    path = settings.model_path
+    commit = settings.git_commit or _checkout_commit(path.resolve().parent) or "unknown"
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
     label = f"{commit[:12]}-{sha[:12]}"
     return {
         "model_version": label,
@@ -91,6 +88,17 @@ def model_version(settings: Settings) -> dict[str, str]:
         "model_sha256": sha,
         "package_version": __version__,
     }
+
+
+def _checkout_commit(folder: Path) -> str | None:
+    """The commit checked out in ``folder``; None outside a git checkout (e.g. in an image built
+    without GIT_COMMIT)."""
+    git = ["git", "rev-parse", "HEAD"]
+    try:
+        done = subprocess.run(git, cwd=folder, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def request_model(schema: Schema, max_rows: int) -> type:
@@ -111,9 +119,8 @@ def request_model(schema: Schema, max_rows: int) -> type:
 def response_model(schema: Schema) -> type:
     classification = schema.task == "classification"
     fields: dict[str, Any] = {"predictions": (list[str] if classification else list[float], ...)}
-    fields |= (
-        {"probabilities": (list[dict[str, float]], ...)} if classification else {}
-    )  # {class: p}
+    if classification:  # a {class: probability} mapping per record
+        fields["probabilities"] = (list[dict[str, float]], ...)
     return create_model("PredictResponse", model_version=(str, ...), **fields)
 
 
@@ -176,16 +183,12 @@ class Predictor:
     """Scores validated records with the pipeline; builds the model frame in one go (fast)."""
 
     def __init__(self, pipeline: Any, schema: Schema, fast_path: bool = True) -> None:
-        self.pipeline, self.schema, self.text = (
-            pipeline,
-            schema,
-            schema.categorical + schema.high_cardinality,
-        )
+        self.pipeline = pipeline
+        self.schema = schema
+        self.text = schema.categorical + schema.high_cardinality
         self.classes = [str(c) for c in getattr(pipeline, "classes_", [])]
         self.score = pipeline.predict_proba if self.classes else pipeline.predict
-        if (
-            fast_path and type(pipeline[-1]) in FORESTS
-        ):  # these exact types: a subclass may predict otherwise
+        if fast_path and type(pipeline[-1]) in FORESTS:
             self.score = self.tree_mean
 
     def tree_mean(self, frame: pd.DataFrame) -> np.ndarray:
@@ -260,7 +263,9 @@ class Batcher:
     the GIL.)"""
 
     def __init__(self, predict: Callable, max_rows: int, on_batch: Sequence[Callable] = ()) -> None:
-        self._predict, self._max_rows, self._on_batch = predict, max_rows, on_batch
+        self._predict = predict
+        self._max_rows = max_rows
+        self._on_batch = on_batch
         self._pending: list[Item] = []
         self._seen = 0  # requests pending at the previous look
 
@@ -316,9 +321,8 @@ class Batcher:
 def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: str) -> Callable:
     """The model's own metrics; returns the function that records one scored batch."""
     names = ["model_version", "git_commit", "model_sha256"]
-    Gauge("model_info", "The model served", names, registry=registry).labels(
-        *map(version.get, names)
-    ).set(1)
+    info = Gauge("model_info", "The model served", names, registry=registry)
+    info.labels(*[version[name] for name in names]).set(1)
     buckets = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
     batch = Histogram(
         "model_batch_records", "Records per model call", buckets=buckets, registry=registry
@@ -345,11 +349,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     schema = load_schema(settings.schema_path)
     predictor = Predictor(read_model(settings.model_path), schema, settings.fast_path)
     version = model_version(settings)
-    label, max_rows, registry = (
-        version["model_version"],
-        settings.max_batch_rows,
-        CollectorRegistry(),
-    )
+    label = version["model_version"]
+    max_rows = settings.max_batch_rows
+    registry = CollectorRegistry()
     observe = model_metrics(registry, version, schema.task)
 
     @contextlib.asynccontextmanager
@@ -422,7 +424,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def run(host: str, port: int, settings: Settings, access_log: bool = False) -> None:
     """Serve until interrupted (one process: concurrent requests are batched on its event loop)."""
     app = create_app(settings)
-    headers = [
-        ("X-Model-Version", app.state.version["model_version"])
-    ]  # on every response, 404s too
+    # On every response, 404s too.
+    headers = [("X-Model-Version", app.state.version["model_version"])]
     uvicorn.run(app, host=host, port=port, access_log=access_log, headers=headers)
