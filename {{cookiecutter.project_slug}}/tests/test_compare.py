@@ -235,15 +235,18 @@ def test_missing_new_metrics_is_an_error(repo: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(("new_f1", "worse"), [(0.80, True), (0.95, False)])
-def test_retraining_pull_request_says_when_the_model_is_worse(repo: Path, new_f1, worse):
+def test_retraining_pull_request_says_when_the_model_is_worse(
+    repo: Path, new_f1, worse, capsys: pytest.CaptureFixture[str]
+):
     commit(
         repo,
         {"params.yaml": params_yaml("classification"), "metrics.json": json.dumps({"f1": 0.9})},
     )
     write(repo, {"metrics.json": json.dumps({"f1": new_f1})})
     write(repo, {"reports/drift/summary.md": "### Data drift check: **drift detected**\n"})
-    params = parse_params(yaml.safe_load(params_yaml("classification")))
-    title, body = retrain_pull_request(params, "HEAD", "main", "https://example.com/run/1")
+    assert main(["retrain-pr", "--base", "HEAD", "--run-url", "https://example.com/run/1"]) == 0
+    title = capsys.readouterr().out.strip()
+    body = (repo / "reports/drift/pr-body.md").read_text()
     assert ("WORSE than main on f1" in title) is worse
     assert ("[!WARNING]" in body) is worse
     assert f"f1 0.9000 → {new_f1:.4f}" in title
@@ -251,3 +254,5 @@ def test_retraining_pull_request_says_when_the_model_is_worse(repo: Path, new_f1
         "### Data drift check: **drift detected**" in body and "https://example.com/run/1" in body
     )
     assert "### Metrics" in body
+    params = parse_params(yaml.safe_load(params_yaml("classification")))
+    assert retrain_pull_request(params, "HEAD", "main", None, drift_summary=None)[0] == title

@@ -76,7 +76,7 @@ def test_invalid_model_param_value_is_reported():
     """scikit-learn checks the values when fitting starts; training names the bad one."""
     model = {"family": "random_forest", "params": {"n_estimators": -1}}
     params = parse_params(make_params("regression", model=model))
-    with pytest.raises(UserError, match=r"RandomForestRegressor could not be fitted.*n_estimators"):
+    with pytest.raises(UserError, match=r"training RandomForestRegressor failed: .*n_estimators"):
         fit(make_frame("regression"), params)
 
 

@@ -29,6 +29,7 @@ from .io import (
     atomic_path,
     read_csv,
     read_model,
+    read_text,
     replace_csv_files,
     write_csv,
     write_frame,
@@ -95,7 +96,7 @@ def _not_a_sample(out: Path, name: str) -> str:
 
 @command()
 def cmd_check_params(args: argparse.Namespace) -> None:
-    """Validate params.yaml (model.params too: before `dvc repro` replaces any output)."""
+    """Validate params.yaml (model.params names too) before `dvc repro` replaces any output."""
     params = load_params(args.params)
     train.make_estimator(
         params.data.task, params.model.family, params.model.seed, params.model.params
@@ -257,8 +258,10 @@ def cmd_simulate_current(args: argparse.Namespace) -> None:
 )
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
     """Title (printed) and body (written to --out) of the drift workflow's retraining PR."""
+    params = load_params(args.params)
+    drift_summary = read_text(params.drift.output_dir / DRIFT_SUMMARY_MD)
     title, body = retrain_pull_request(
-        load_params(args.params), args.base, args.base_name, args.run_url
+        params, args.base, args.base_name, args.run_url, drift_summary
     )
     write_text(args.out, body)
     print(title)

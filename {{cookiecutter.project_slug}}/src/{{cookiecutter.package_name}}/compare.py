@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import Params, lower_is_better
 from .errors import UserError
-from .paths import DRIFT_SUMMARY_MD, METRICS_FILE, all_plot_files
+from .paths import METRICS_FILE, all_plot_files
 
 COLOURS = {"#9ca3af": "grey", "#2563eb": "blue", "#16a34a": "green"}
 GREY, BLUE, GREEN = COLOURS
@@ -400,13 +400,12 @@ def _retrain_title(primary: str, base_name: str, row: MetricRow | None) -> str:
 
 
 def retrain_pull_request(
-    params: Params, base: str, base_name: str, run_url: str | None
+    params: Params, base: str, base_name: str, run_url: str | None, drift_summary: str | None
 ) -> tuple[str, str]:
-    """Title and body of the drift workflow's retraining pull request: the drift summary, a link
-    to the run and the model report; the title says when the retrained model is worse on the
-    primary metric."""
+    """Title and body of the drift workflow's retraining pull request: the drift summary
+    (summary.md's text), a link to the run and the model report; the title says when the
+    retrained model is worse on the primary metric."""
     primary = params.evaluate.primary_metric
-    summary = params.drift.output_dir / DRIFT_SUMMARY_MD
     report, row = _primary_change(base, base_name, primary)
     body = [RETRAIN_TEXT]
     if row is not None and row.verdict == "worse":
@@ -414,7 +413,7 @@ def retrain_pull_request(
         body.append(WORSE_TEXT.format(base=base_name, line=line))
     if run_url:
         body.append(f"Drift report (HTML, artifact `drift-report`) and logs: {run_url}\n")
-    if summary.is_file():
-        body.append(summary.read_text(encoding="utf-8"))
+    if drift_summary:
+        body.append(drift_summary)
     body.append(report.strip() + "\n")
     return f"Retrain on drifted data: {_retrain_title(primary, base_name, row)}", "\n".join(body)

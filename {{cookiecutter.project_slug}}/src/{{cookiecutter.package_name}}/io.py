@@ -122,6 +122,12 @@ def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
     return frame
 
 
+def read_text(path: Path | str) -> str | None:
+    """The file's text; None when there is no such file."""
+    path = Path(path)
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

@@ -54,6 +54,6 @@ def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
     except (TypeError, ValueError) as exc:  # scikit-learn checks model.params here, and the data
         name = type(estimator).__name__
         raise UserError(
-            f"{name} could not be fitted: {exc}; check model.params in params.yaml"
+            f"training {name} failed: {exc} (check model.params in params.yaml, and the data)"
         ) from None
     return pipeline, schema
