@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -164,7 +163,9 @@ def _csv_batches(path: Path, sep: str) -> Iterator[pa.RecordBatch]:
     yield from pacsv.open_csv(path, pacsv.ReadOptions(block_size=8 << 20), parse, text)
 
 
-def _batches(path: Path, fmt: str, sep: str, findings: list[Finding], chunk: int = 50_000) -> Any:
+def _batches(
+    path: Path, fmt: str, sep: str, findings: list[Finding], chunk: int = 50_000
+) -> Iterable[pa.RecordBatch]:
     """The source as Arrow record batches."""
     if fmt == "parquet":
         return pq.ParquetFile(path).iter_batches(65_536)
