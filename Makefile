@@ -12,10 +12,18 @@ PYTEST_WORKERS ?= 2
 help: ## list the tasks
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt requirements-checkov.txt constraints-project.txt scripts/system-deps.sh \
-		tests/argocd/package.json tests/argocd/package-lock.json
-	bash scripts/system-deps.sh
+# Two tiers: what `make demo` uses (cookiecutter and uv, pip only), and on top of it every tool
+# the tests use (Debian packages, checkov's venv, npm packages).
+DEMO_STAMP := $(VENV)/.demo-installed
+
+$(DEMO_STAMP): requirements-demo.txt constraints-project.txt
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-demo.txt
+	touch $@
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt requirements-checkov.txt scripts/system-deps.sh \
+		tests/argocd/package.json tests/argocd/package-lock.json tests/github-api/package.json tests/github-api/package-lock.json
+	bash scripts/system-deps.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@# checkov pins versions that clash with the test venv: it gets a venv of its own.
@@ -24,18 +32,47 @@ $(STAMP): requirements-dev.txt requirements-checkov.txt constraints-project.txt 
 	@# Argo CD's own types for tests/test_k8s.py (@kubernetes-models/argo-cd + tsc), from npm, pinned by the lock file.
 	mkdir -p .node-tools && cp tests/argocd/package.json tests/argocd/package-lock.json .node-tools/
 	npm ci --prefix .node-tools --ignore-scripts --no-audit --no-fund --loglevel=error
+	@# GitHub's OpenAPI description (@octokit/openapi) for tests/github_api_standin.py; a folder of
+	@# its own, outside .node-tools (npm would take a folder inside it for part of that project).
+	mkdir -p .node-tools-github-api && cp tests/github-api/package.json tests/github-api/package-lock.json .node-tools-github-api/
+	npm ci --prefix .node-tools-github-api --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: install
 install: $(STAMP) ## venv with every tool the tests need (pip + Debian packages)
 
+DEMO_PROJECT := $(DEMO_DIR)/mlops-project
+define DEMO_SUMMARY
+
+What you just saw, in $(DEMO_PROJECT) (a project generated with the default answers):
+  make setup        .venv from uv.lock, git and DVC initialised, sample data tracked by DVC
+  make repro        the DVC pipeline prepare -> train -> evaluate, and its metrics
+  make test-quick   the project's quick tests (what git push runs; make test runs them all)
+  make drift        an Evidently drift report, current vs training data: reports/drift/report.html
+  make serve        the model over HTTP: POST /predict answered (model_version names the commit)
+
+Next:
+  cd $(DEMO_PROJECT) && make help     every task of the generated project
+  cd $(DEMO_PROJECT) && make serve    then open http://127.0.0.1:8000/docs
+  cookiecutter .                      generate your own project (answer the prompts)
+  make install && make test           this template's own tests (Debian, pip and npm tools)
+endef
+export DEMO_SUMMARY
+
 .PHONY: demo
-demo: $(STAMP) ## bake the defaults into demo/ and run the generated project end to end
+demo: $(DEMO_STAMP) ## bake the defaults into demo/ and run the generated project end to end (pip only, no test tools)
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	cd $(DEMO_DIR)/mlops-project && $(MAKE) setup && $(MAKE) repro && $(MAKE) test && $(MAKE) drift
-	$(PY) scripts/serve-smoke.py $(DEMO_DIR)/mlops-project
-	@echo "Demo project: $(DEMO_DIR)/mlops-project (metrics.json, plots/, models/, reports/drift/)"
+	@# The project's make runs as from a user's shell: none of this make's variables (VENV...).
+	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make setup UV=$(abspath $(VENV))/bin/uv
+	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make repro
+	@# A first commit, as before a `git push`: the served model_version then names it.
+	cd $(DEMO_PROJECT) && git add -A && git -c user.name="make demo" -c user.email=demo@example.invalid \
+		commit --quiet --no-verify -m "First trained model"
+	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make test-quick
+	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make drift
+	$(PY) scripts/serve-smoke.py $(DEMO_PROJECT)
+	@echo "$$DEMO_SUMMARY"
 
 .PHONY: test
 test: $(STAMP) ## the full test suite (every combination, workflows under act, image builds)

@@ -68,7 +68,7 @@ def uv_setup(out: Path, python: str, cache: Path) -> dict[str, float]:
     """A fresh bake's `make setup`; the uv sync inside it timed from make's own output."""
     project = bake(out)
     env = user_env(UV_CACHE_DIR=str(cache))
-    total = sh(["make", "setup", f"PYTHON_BOOTSTRAP={python}"], project, env)
+    total = sh(["make", "setup", f"UV_PYTHON={python}"], project, env)
     # The same sync again on a fresh venv (nothing else): the uv part of the total.
     shutil.rmtree(project / ".venv")
     extras = [a for e in EXTRAS.split(",") for a in ("--extra", e)]
@@ -137,7 +137,7 @@ def act_install(out: Path, python: str, cache: Path) -> dict[str, float]:
     synced = re.findall(r"Installed \d+ packages", logs)
     if not result.ok or len(synced) != 2 or "nothing to install" in logs:
         sys.exit(f"act run failed, or a job skipped uv sync:\n{result.jobs}\n{result.logs[-5000:]}")
-    steps = step_seconds(result.events, "Install dependencies")
+    steps = step_seconds(result.events, "uv sync --locked")
     return {"install_step_max_s": max(steps), "install_steps": len(steps), "act_wall_s": wall}
 
 

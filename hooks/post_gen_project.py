@@ -31,6 +31,8 @@ def remove_dvc_remote_action(root: Path, remote: str) -> None:
 
 
 DEPLOY_WORKFLOW = Path(".github/workflows/deploy.yml")
+# The deploy workflow's records in GitHub's Deployments API: push mode only.
+DEPLOYMENTS_SCRIPT = Path(".github/deployments.sh")
 ARGOCD_DIR = Path("k8s/argocd")
 
 
@@ -42,6 +44,7 @@ def select_deploy_mode(root: Path, mode: str) -> None:
     """
     if mode == "argocd":
         (root / DEPLOY_WORKFLOW).unlink(missing_ok=True)
+        (root / DEPLOYMENTS_SCRIPT).unlink(missing_ok=True)
     else:
         shutil.rmtree(root / ARGOCD_DIR, ignore_errors=True)
 

@@ -1,4 +1,4 @@
-"""Start a generated project's model server (`make serve`), call it, stop it.
+"""Start a generated project's model server (what `make serve` runs), call it, stop it.
 
 Used by `make demo`: proves the trained model is served. Standard library only.
 Usage: python scripts/serve-smoke.py PROJECT_DIR [PORT]
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def main() -> int:
     with open(project / "data" / "processed" / "test.csv", newline="") as handle:
         rows = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
     records = [{name: float(row[name]) for name in schema["features"]} for row in rows]
-    server = subprocess.Popen(["make", "serve", f"PORT={port}"], cwd=project, start_new_session=True)
+    server = subprocess.Popen(serve_command(project, port), cwd=project, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -45,9 +46,32 @@ def main() -> int:
             return 1
         status, body = call(f"{base}/predict", {"records": records})
         print(f"POST /predict ({len(records)} rows) -> {status}: {json.dumps(body)[:300]}")
+        print(f"model_version: {body.get('model_version')}")
         return 0 if status == 200 and len(body.get("predictions", [])) == len(records) else 1
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        stop(server)
+
+
+def serve_command(project: Path, port: str) -> list[str]:
+    """The command `make serve` runs, read from make itself (`make -n`), to run without make.
+
+    Stopping a server that make started always ends in make's own `*** [serve] Terminated`
+    line (uvicorn exits by the signal it was sent, after a clean shutdown); without make in
+    between, the demo ends quietly.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    dry_run = ["make", "--no-print-directory", "-s", "-n", "serve", f"PORT={port}"]
+    printed = subprocess.run(dry_run, cwd=project, env=env, capture_output=True, text=True, check=True)
+    return shlex.split(printed.stdout.strip().splitlines()[-1])
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop the model server (SIGTERM: a clean shutdown); SIGKILL if it hangs."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=20)
 
 

@@ -64,6 +64,14 @@ vars=None, job=None, state_dir=None, timeout=900, extra_args=()) -> ActResult``
 ``pull_request_event(project, base="main", head=None, number=1, fork=False, action="synchronize")``,
 ``push_event(project, ref="refs/heads/main", before=None)``: event payloads with real SHAs from the repo.
 ``kubectl_stand_in(state)``: a recording kubectl (no API server) as azure/setup-kubectl.
+``GitHubDeployments(state_dir)``: ``with`` it, a local server answering as GitHub's Deployments
+    API (create, list, statuses; docs cited in act_standin.py); pass ``env={"GITHUB_API_URL":
+    api.url}``; ``deployments(env)`` reads what was recorded, ``record(...)`` seeds an apply.
+``ConcurrencyGroup()``: GitHub's documented rule for one concurrency group with
+    ``cancel-in-progress: false`` (one running, one pending, a newer pending run cancels it), to
+    decide which of several quick runs a test executes.
+``download-artifact`` with a ``pattern`` that matches nothing downloads nothing and succeeds, as
+    GitHub documents; with a ``name`` that matches nothing it fails.
 ``workflow_actions(project)``: every ``owner/repo[/path]@ref`` the project's workflows use.
 
 Inputs are recorded as the ``INPUT_*`` variables GitHub and act pass to actions: names are
@@ -94,8 +102,8 @@ PLATFORM = "ubuntu-latest=-self-hosted"
 HANDLED_BY_ACT = ("actions/checkout",)
 KIND_BY_REPO = {
     "actions/setup-python": "setup-python",
-    # The runner already has the project's environment (the test venv), so the workflows skip
-    # `uv sync`: recording what setup-uv was asked (cache on, keyed on uv.lock) is enough.
+    # uv itself is on the PATH the setup-python stand-in gives (this test venv's folder), and the
+    # workflows' `uv sync --locked` runs for real: recording what setup-uv was asked is enough.
     "astral-sh/setup-uv": "record",
     "actions/cache": "cache",
     "actions/cache/restore": "cache-restore",
@@ -236,6 +244,11 @@ case "${{args[0]}}" in
   kustomize) exec /usr/bin/kubectl "$@" ;;
   diff) echo "-  image: old"; echo "+  image: new"; exit 1 ;;
   apply)
+    if [ -f "$state/apply-fails" ]; then
+      rm "$state/apply-fails"
+      echo "Error from server (Forbidden): deployments.apps \"model-server\" is forbidden" >&2
+      exit 1
+    fi
     n=$(ls "$state" | grep -c '^applied-' || true)
     cp "$last" "$state/applied-$((n + 1)).yaml"
     echo "deployment.apps/model-server serverside-applied" ;;
@@ -255,7 +268,8 @@ def kubectl_stand_in(state: Path) -> Path:
     """A stand-in for azure/setup-kubectl that puts a recording ``kubectl`` on PATH (there is no
     API server here): every call is logged to ``state/kubectl.log``; ``kustomize`` runs the real
     kubectl; ``diff`` answers a two-line diff (exit 1, as kubectl does when there are changes);
-    ``apply ... -f FILE`` keeps FILE as ``state/applied-<n>.yaml``; ``rollout status`` fails once
+    ``apply ... -f FILE`` keeps FILE as ``state/applied-<n>.yaml`` (fails once, as an API server
+    refusing it would, when ``state/apply-fails`` exists); ``rollout status`` fails once
     when ``state/rollout-fails`` exists (and removes it), other ``rollout`` calls succeed."""
     folder = state / "own" / "setup-kubectl"
     (folder / "bin").mkdir(parents=True, exist_ok=True)
@@ -270,6 +284,83 @@ def kubectl_stand_in(state: Path) -> Path:
         ]},
     }))  # fmt: skip
     return folder
+
+
+class GitHubDeployments:
+    """The stand-in for GitHub's Deployments API (``act_standin.DeploymentsApi``, which cites the
+    docs it follows), served on loopback while the ``with`` block runs. Give a run
+    ``env={"GITHUB_API_URL": api.url}`` and its steps reach it as they would reach GitHub.
+    ``STATE/deployments.json`` keeps the deployments between runs, like GitHub does."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = self.state_dir / "deployments.json"
+        self.server: Any = None
+
+    def __enter__(self) -> GitHubDeployments:
+        from act_standin import serve_deployments_api
+
+        self.server = serve_deployments_api(self.store)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def deployments(self, environment: str | None = None) -> list[dict[str, Any]]:
+        """Every deployment, oldest first, each with its ``statuses`` (oldest first)."""
+        stored = json.loads(self.store.read_text())["deployments"] if self.store.exists() else []
+        return [d for d in stored if environment in (None, d["environment"])]
+
+    def record(self, repo: str, environment: str, sha: str, image: str, *states: str) -> int:
+        """Seed an apply, as deploy.yml records one (through the API, as a client would)."""
+        from act_standin import DeploymentsApi
+
+        api = DeploymentsApi(self.store)
+        body = {"ref": sha, "environment": environment, "task": "deploy:apply", "payload": {"image": image}}
+        code, deployment = api.handle("POST", f"/repos/{repo}/deployments", body)
+        assert code == 201, deployment
+        for state in states:
+            code, status = api.handle("POST", f"/repos/{repo}/deployments/{deployment['id']}/statuses",
+                                      {"state": state})  # fmt: skip
+            assert code == 201, status
+        return deployment["id"]
+
+
+class ConcurrencyGroup:
+    """GitHub's rule for one concurrency group with ``cancel-in-progress: false``: at most one run
+    in progress and one pending; a run that arrives while one is pending cancels the pending one
+    (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/control-the-concurrency-of-workflows-and-jobs).
+    ``arrive(run)`` returns the run it cancelled (or None); ``finish()`` ends the running one and
+    returns the pending run that starts (or None); ``started`` lists the runs that ever started."""
+
+    def __init__(self) -> None:
+        self.running: Any = None
+        self.pending: Any = None
+        self.started: list[Any] = []
+        self.cancelled: list[Any] = []
+
+    def arrive(self, run: Any) -> Any:
+        if self.running is None:
+            self.running = run
+            self.started.append(run)
+            return None
+        cancelled, self.pending = self.pending, run
+        if cancelled is not None:
+            self.cancelled.append(cancelled)
+        return cancelled
+
+    def finish(self) -> Any:
+        self.running, self.pending = self.pending, None
+        if self.running is not None:
+            self.started.append(self.running)
+        return self.running
 
 
 # --------------------------------------------------------------------------- events

@@ -14,12 +14,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +164,10 @@ def upload_artifact(call: Call) -> None:
 
 
 def download_artifact(call: Call) -> None:
-    """Like actions/download-artifact: artifacts of this run by name or pattern, into ``path``."""
+    """Like actions/download-artifact: artifacts of this run by name or pattern, into ``path``.
+    As its source says (v8.0.1, src/download-artifact.ts, https://github.com/actions/download-artifact):
+    a ``name`` not found fails ("Artifact '<name>' not found"); a ``pattern`` only filters the
+    run's artifacts, so no match downloads nothing and succeeds."""
     run_id = os.environ.get("ACT_STANDIN_RUN", "run")
     stored = call.state / "artifacts" / run_id
     destination = call.resolve(call.inputs.get("path") or ".")
@@ -289,6 +296,151 @@ def create_pull_request(call: Call) -> None:
         )
     call.note.update(operation=operation, branch=branch, changed_files=changed, body=body)
     print(f"[stand-in create-pull-request] {operation} pull request on {branch!r}: {changed}")
+
+
+# --------------------------------------------------------------------------- Deployments API
+# A stand-in for GitHub's REST Deployments API, served on loopback; a workflow reaches it through
+# GITHUB_API_URL as it reaches api.github.com. It answers as GitHub documents:
+#   https://docs.github.com/en/rest/deployments/deployments  (create: 201; list filters sha,
+#     ref, task, environment, per_page (max 100), page; defaults task "deploy", payload {},
+#     environment "production", production_environment true only for "production")
+#   https://docs.github.com/en/rest/deployments/statuses  (states error, failure, inactive,
+#     in_progress, queued, pending, success, else 422; auto_inactive, default true: "Adds a new
+#     inactive status to all prior non-transient, non-production environment deployments with the
+#     same repository and environment name ... only added to deployments that had a success state")
+# The docs promise no order for the two lists; GitHub answers newest first, and so does this.
+#   https://docs.github.com/en/rest/authentication  (no token: 401 "Requires authentication")
+STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+DEPLOYMENTS = re.compile(r"^/repos/([^/]+/[^/]+)/deployments(?:/(\d+)(/statuses)?)?$")
+
+
+class DeploymentsApi:
+    """The deployments and their statuses, kept in ``STATE/deployments.json`` between runs."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.lock = threading.Lock()
+
+    def load(self) -> dict[str, Any]:
+        return load_json(self.store, {"next_id": 1, "deployments": []})
+
+    def handle(self, method: str, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parsed = urllib.parse.urlsplit(url)
+        match = DEPLOYMENTS.match(parsed.path)
+        if not match:
+            return 404, {"message": "Not Found"}
+        repo, deployment_id, statuses = match.groups()
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(parsed.query).items()}
+        with self.lock:
+            data = self.load()
+            mine = [d for d in data["deployments"] if d["repository"] == repo]
+            if deployment_id is None:
+                answer = self.create(data, repo, body) if method == "POST" else self.list(mine, query)
+            else:
+                found = [d for d in mine if d["id"] == int(deployment_id)]
+                if not found or not statuses:
+                    return (404, {"message": "Not Found"}) if not found else (200, public(found[0]))
+                if method == "POST":
+                    answer = self.add_status(mine, found[0], body)
+                else:
+                    answer = 200, page(list(reversed(found[0]["statuses"])), query)
+            self.store.write_text(json.dumps(data, indent=2))
+        return answer
+
+    def create(self, data: dict[str, Any], repo: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if not body.get("ref"):
+            return 422, {"message": 'Invalid request. "ref" wasn\'t supplied.'}
+        environment = body.get("environment", "production")
+        deployment = {
+            "id": data["next_id"],
+            "repository": repo,
+            "ref": body["ref"],
+            "sha": body["ref"],  # the workflows deploy commits by SHA
+            "task": body.get("task", "deploy"),
+            "payload": body.get("payload", {}),
+            "environment": environment,
+            "description": body.get("description"),
+            "transient_environment": body.get("transient_environment", False),
+            "production_environment": body.get("production_environment", environment == "production"),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "statuses": [],
+        }
+        data["next_id"] += 1
+        data["deployments"].append(deployment)
+        return 201, public(deployment)
+
+    def list(self, mine: list[dict[str, Any]], query: dict[str, str]) -> tuple[int, Any]:
+        chosen = [
+            d for d in reversed(mine)
+            if all(query.get(key) in (None, d[key]) for key in ("sha", "ref", "task", "environment"))
+        ]  # fmt: skip
+        return 200, [public(d) for d in page(chosen, query)]
+
+    def add_status(self, mine: list[dict[str, Any]], deployment: dict[str, Any],
+                   body: dict[str, Any]) -> tuple[int, Any]:  # fmt: skip
+        state = body.get("state")
+        if state not in STATES:
+            return 422, {"message": f"Validation Failed: state {state!r} is not one of {sorted(STATES)}"}
+        status = {"id": len(deployment["statuses"]) + 1, "state": state,
+                  "description": body.get("description", ""), "log_url": body.get("log_url", "")}  # fmt: skip
+        deployment["statuses"].append(status)
+        inactivate = body.get("auto_inactive", True) and state == "success"
+        if inactivate and not (deployment["transient_environment"] or deployment["production_environment"]):
+            for earlier in mine:
+                prior = (
+                    earlier["id"] < deployment["id"] and earlier["environment"] == deployment["environment"]
+                )
+                succeeded = any(s["state"] == "success" for s in earlier["statuses"])
+                if prior and succeeded:
+                    earlier["statuses"].append({"id": len(earlier["statuses"]) + 1, "state": "inactive",
+                                                "description": "", "log_url": ""})  # fmt: skip
+        return 201, status
+
+
+def public(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in deployment.items() if k not in ("statuses", "repository")}
+
+
+def page(items: list[Any], query: dict[str, str]) -> list[Any]:
+    size = min(int(query.get("per_page", 30)), 100)
+    start = (int(query.get("page", 1)) - 1) * size
+    return items[start : start + size]
+
+
+def serve_deployments_api(store: Path) -> ThreadingHTTPServer:
+    """Serve ``DeploymentsApi`` on 127.0.0.1 (a free port) in a daemon thread; ``shutdown()`` it."""
+    api = DeploymentsApi(store)
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not (self.headers.get("Authorization") or "").strip().removeprefix("Bearer").strip():
+                code, body = 401, {"message": "Requires authentication"}
+            else:
+                try:
+                    code, body = api.handle(method, self.path, json.loads(raw or b"{}"))
+                except ValueError:
+                    code, body = 400, {"message": "Problems parsing JSON"}
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self.answer("GET")
+
+        def do_POST(self) -> None:
+            self.answer("POST")
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 # --------------------------------------------------------------------------- entry point

@@ -180,6 +180,7 @@ def _deploy_tree(root: Path) -> None:
     (root / post.DEPLOY_WORKFLOW).parent.mkdir(parents=True)
     (root / post.DEPLOY_WORKFLOW).write_text("name: deploy\n")
     (root / ".github/workflows/release.yml").write_text("name: release\n")
+    (root / post.DEPLOYMENTS_SCRIPT).write_text("#!/usr/bin/env bash\n")
     (root / post.ARGOCD_DIR).mkdir(parents=True)
     (root / post.ARGOCD_DIR / "staging.yaml").write_text("kind: Application\n")
     (root / "k8s/overlays/staging").mkdir(parents=True)
@@ -189,7 +190,10 @@ def _deploy_tree(root: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "left"),
     [
-        ("actions", {".github/workflows/deploy.yml", ".github/workflows/release.yml"}),
+        (
+            "actions",
+            {".github/workflows/deploy.yml", ".github/deployments.sh", ".github/workflows/release.yml"},
+        ),
         ("argocd", {".github/workflows/release.yml", "k8s/argocd/staging.yaml"}),
     ],
 )

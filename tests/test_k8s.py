@@ -97,14 +97,45 @@ def render(project: Path, overlay: str) -> str:
     return kustomize(project / "k8s/overlays" / overlay)
 
 
+INGRESS_OPT_IN = "# components:\n#   - ../../components/ingress\n"
+
+
+def with_ingress(project: Path, destination: Path) -> Path:
+    """A copy of k8s/ with the optional Ingress component switched on as docs/cluster.md says."""
+    shutil.copytree(project / "k8s", destination)
+    for overlay in OVERLAYS:
+        kustomization = destination / "overlays" / overlay / "kustomization.yaml"
+        text = kustomization.read_text()
+        assert INGRESS_OPT_IN in text, f"{overlay}: the commented-out opt-in line is missing"
+        kustomization.write_text(text.replace(INGRESS_OPT_IN, INGRESS_OPT_IN.replace("# ", "")))
+    return destination
+
+
 @pytest.fixture(scope="module")
 def rendered(project, tmp_path_factory) -> dict[str, Path]:
+    """Each overlay as shipped, and with the optional Ingress on: both are validated and scanned."""
     out = tmp_path_factory.mktemp("rendered")
+    k8s_with_ingress = with_ingress(project[0], out / "k8s-with-ingress")
     files = {}
     for overlay in OVERLAYS:
         files[overlay] = out / f"{overlay}.yaml"
         files[overlay].write_text(render(project[0], overlay))
+        files[f"{overlay}+ingress"] = out / f"{overlay}+ingress.yaml"
+        files[f"{overlay}+ingress"].write_text(kustomize(k8s_with_ingress / "overlays" / overlay))
     return files
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_optional_ingress_routes_to_the_service_in_the_overlays_namespace(rendered, overlay):
+    plain, routed = documents(rendered[overlay]), documents(rendered[f"{overlay}+ingress"])
+    assert "Ingress" not in plain  # off by default
+    ingress = routed["Ingress"]
+    assert ingress["metadata"]["namespace"] == plain["Service"]["metadata"]["namespace"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": plain["Service"]["metadata"]["name"], "port": {"name": "http"}}
+    assert ingress["metadata"]["labels"]["app.kubernetes.io/instance"] == overlay
+    assert ingress["spec"]["tls"], "TLS on"
+    assert {kind: doc for kind, doc in routed.items() if kind != "Ingress"} == plain
 
 
 def documents(path: Path) -> dict[str, dict]:
@@ -176,15 +207,39 @@ def test_overlay_creates_its_restricted_namespace_and_puts_everything_in_it(proj
 
 def test_overlays_differ_in_size(rendered):
     staging, production = (documents(rendered[o]) for o in OVERLAYS)
-    assert production["Deployment"]["spec"]["replicas"] > staging["Deployment"]["spec"]["replicas"]
-    assert (
-        production["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
-        > staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
-    )
-    assert (
-        production["PodDisruptionBudget"]["spec"]["minAvailable"]
-        < production["Deployment"]["spec"]["replicas"]
-    )
+    for field in ("minReplicas", "maxReplicas"):
+        assert (
+            production["HorizontalPodAutoscaler"]["spec"][field]
+            > staging["HorizontalPodAutoscaler"]["spec"][field]
+        )
+    for docs in (staging, production):
+        assert (
+            docs["PodDisruptionBudget"]["spec"]["minAvailable"]
+            < docs["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+        )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_replicas_where_an_hpa_scales_the_deployment(project, rendered, overlay):
+    """The HPA owns .spec.replicas: a manifest that sets it makes `kubectl apply --server-side`
+    conflict with the HPA's field manager once it has scaled (kubernetes/kubernetes#94585), and
+    Kubernetes' HPA docs say to remove it. Every Deployment an HPA targets has none."""
+    docs = [doc for doc in yaml.safe_load_all(rendered[overlay].read_text()) if doc]
+    targets = {
+        doc["spec"]["scaleTargetRef"]["name"]
+        for doc in docs
+        if doc["kind"] == "HorizontalPodAutoscaler" and doc["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    }
+    assert targets
+    scaled = [doc for doc in docs if doc["kind"] == "Deployment" and doc["metadata"]["name"] in targets]
+    assert len(scaled) == len(targets)
+    assert all("replicas" not in doc["spec"] for doc in scaled)
+
+
+def test_digest_pinned_image_starts_without_asking_the_registry(rendered):
+    for overlay in OVERLAYS:
+        (container,) = documents(rendered[overlay])["Deployment"]["spec"]["template"]["spec"]["containers"]
+        assert "@sha256:" in container["image"] and container["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_rendered_manifests_pass_kubernetes_validate(rendered):
@@ -469,6 +524,18 @@ def test_argocd_applications_validate_and_point_at_the_overlays(argocd_project):
         assert "CreateNamespace=true" not in spec["syncPolicy"].get("syncOptions", [])
         # Both environments sync automatically: merging the (reviewed) promotion PR is the deploy.
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        # The HPA's replica count is neither a difference nor undone by a sync (Argo CD's diffing docs).
+        assert {"group": "apps", "kind": "Deployment", "name": "model-server",
+                "jsonPointers": ["/spec/replicas"]} in spec["ignoreDifferences"]  # fmt: skip
+        assert "RespectIgnoreDifferences=true" in spec["syncPolicy"]["syncOptions"]
+        # The project lets the Application create exactly the namespaced kinds its overlay renders.
+        allowed = {(kind["group"], kind["kind"]) for kind in project["spec"]["namespaceResourceWhitelist"]}
+        rendered_kinds = {
+            (doc["apiVersion"].rpartition("/")[0], doc["kind"])
+            for doc in yaml.safe_load_all(render(path, overlay))
+            if doc and doc["kind"] != "Namespace"
+        }
+        assert rendered_kinds == allowed
     # The only cluster-scoped object the project may create is the Namespace.
     assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
 
@@ -517,7 +584,8 @@ def test_generated_make_k8s_render(tmp_path, mode):
     rendered = {p.name for p in (path / "build/k8s").iterdir()}
     assert rendered == {"staging.yaml", "production.yaml"} | ({"argocd.yaml"} if mode == "argocd" else set())
     for overlay in OVERLAYS:
-        assert f"image in {overlay}: error: nothing promoted to {overlay} yet" in result.stdout
+        assert f"image in {overlay}: none promoted yet" in result.stdout
+    assert "error" not in result.stdout + result.stderr  # a fresh project's state, not a failure
     subprocess.run(
         ["k8s/set-image.sh", "k8s/overlays/staging", f"ghcr.io/jane-doe/{path.name}@{DIGEST}"],
         cwd=path,

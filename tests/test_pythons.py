@@ -65,7 +65,7 @@ def test_setup_repro_and_tests_on_each_python(version, tmp_path):
         pytest.fail(f"python{version} not found: install it (pyenv install {version}, or setup-python)")
     name = BY_VERSION[version]
     project = bake(tmp_path, **SUPPORTED[name])
-    make(project, version, "setup", f"PYTHON_BOOTSTRAP={interpreter}")
+    make(project, version, "setup", f"UV_PYTHON={interpreter}")
     if shutil.which("uv", path=own_env(version)["PATH"]) is None:
         assert (project / ".uv" / "bin" / "uv").is_file(), "make setup installs uv when it is missing"
     venv_python = project / ".venv" / "bin" / "python"
@@ -86,3 +86,41 @@ def test_setup_repro_and_tests_on_each_python(version, tmp_path):
     assert json.loads((project / "metrics.json").read_text())
     tests = make(project, version, "test")
     assert re.search(r"\b\d+ passed\b", tests.stdout) and " failed" not in tests.stdout, tests.stdout
+
+
+@pytest.mark.slow
+def test_setup_without_a_usable_python_prints_a_command_that_works(tmp_path):
+    """The issue's machine: a 3.12 project, `python3` is 3.11, pyenv has 3.12 but no shim selects
+    it, and uv may not download one. `make setup` fails, names a command; that command works."""
+    pyenv = shutil.which("pyenv")
+    if pyenv is None or not Path(find_python("3.12")).is_file():
+        pytest.fail("needs pyenv with a 3.12 (see the machine's toolchain notes)")
+    project = bake(tmp_path, **SUPPORTED[BY_VERSION["3.12"]])
+    env = own_env("3.12")
+    # No pyenv shims: `python3` is the system's 3.11; `pyenv` itself is still on PATH.
+    shims = [p for p in env["PATH"].split(os.pathsep) if p.endswith("/shims")]
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p not in shims)
+    env["UV_PYTHON_INSTALL_DIR"] = str(tmp_path / "no-uv-pythons")  # none of uv's own installs
+    system_python = subprocess.run(["python3", "--version"], env=env, capture_output=True, text=True)
+    assert system_python.stdout.startswith("Python 3.11"), system_python
+
+    failed = subprocess.run(
+        ["make", "setup"], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr
+    commands = re.findall(r"^Run: (.+)$", failed.stderr, re.MULTILINE)
+    assert len(commands) == 1, failed.stderr
+    assert commands[0].startswith("make setup UV_PYTHON=") and "/versions/3.12." in commands[0], commands
+
+    done = subprocess.run(
+        commands[0], shell=True, cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    reported = subprocess.run(
+        [project / ".venv/bin/python", "--version"], capture_output=True, text=True
+    ).stdout
+    assert reported.startswith("Python 3.12."), reported
+    # uv's summary, not a line per package.
+    assert re.search(r"Installed \d+ packages", done.stdout + done.stderr)
+    assert not re.search(r"^ \+ ", done.stdout + done.stderr, re.MULTILINE)

@@ -5,13 +5,16 @@ Every `run:` step executes as written: the release plan, `dvc pull` from a real 
 `k8s/set-image.sh` and `kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
 replace only what needs GitHub or a registry: the docker actions and the attestation record their
 inputs (build-push answers a digest), create-pull-request keeps ONE pull request per branch
-(act_harness), the App token answers a token, and `gh` (auto-merge) is a recording script.
+(act_harness), the App token answers a token, `gh` (auto-merge) is a recording script, and
+GitHub's Deployments API (asked whether staging ran a digest) is the harness's local server that
+answers as GitHub's REST docs say.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import make_stand_in, push_event, run_act
-from helpers import commit, run, trained_copy
+from act_harness import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
+from helpers import bake_and_train, commit, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
@@ -63,18 +66,24 @@ def release(project: Path, state: Path, ref: str = "refs/heads/main", build_dige
     }
     if not pull_requests_allowed:  # a new repository: GitHub refuses the pull request
         stand_ins[CREATE_PR] = make_stand_in(CREATE_PR, "record", exit_code=1)
-    return run_act(
-        project,
-        event,
-        WORKFLOW,
-        event_payload=payload or push_event(project, ref=ref),
-        stand_ins=stand_ins,
-        secrets={"GITHUB_TOKEN": "the-job-token"},
-        vars=vars,
-        env=env,
-        state_dir=state,
-        timeout=1200,
-    )
+    with GitHubDeployments(state) as api:
+        return run_act(
+            project,
+            event,
+            WORKFLOW,
+            event_payload=payload or push_event(project, ref=ref),
+            stand_ins=stand_ins,
+            secrets={"GITHUB_TOKEN": "the-job-token"},
+            vars=vars,
+            env={"GITHUB_API_URL": api.url, **(env or {})},
+            state_dir=state,
+            timeout=1200,
+        )
+
+
+def staging_applied(state: Path, commit_sha: str, image: str, *states: str) -> None:
+    """What deploy.yml records in GitHub's Deployments API when it applies ``image`` to staging."""
+    GitHubDeployments(state).record(OWNER_REPO, "staging", commit_sha, image, "in_progress", *states)
 
 
 def rendered_image(project: Path, overlay_text: str, env: str) -> str:
@@ -112,7 +121,10 @@ def test_push_to_main_builds_once_and_keeps_one_staging_promotion_pr(release_pro
     assert attest["inputs"]["subject-name"] == IMAGE and attest["inputs"]["subject-digest"] == digest(1)
     assert attest["inputs"]["push-to-registry"] == "true"
     summary = "\n".join(result.summaries.values())
-    assert f"gh attestation verify oci://{IMAGE}@{digest(1)} --owner jane-doe" in summary
+    assert (
+        f"gh attestation verify oci://{IMAGE}@{digest(1)} --repo {OWNER_REPO} "
+        f"--signer-workflow {OWNER_REPO}/.github/workflows/release.yml --source-ref refs/heads/main"
+    ) in summary
 
     pull = result.pulls()["deploy/staging"]
     assert (pull["creates"], pull["updates"]) == (1, 0)
@@ -177,6 +189,7 @@ def test_version_tag_promotes_staging_digest_to_production_without_building(rele
     project = trained_copy(release_project, tmp_path / "mlops-project")
     promote_staging_by_merge(project, f"{IMAGE}@{digest(7)}")
     staging_commit = git(project, "rev-parse", "HEAD")
+    staging_applied(tmp_path / "state", staging_commit, f"{IMAGE}@{digest(7)}", "success")
     git(project, "tag", "v1.2.3")
     result = release(project, tmp_path / "state", ref="refs/tags/v1.2.3")
     assert result.ok, result
@@ -187,6 +200,70 @@ def test_version_tag_promotes_staging_digest_to_production_without_building(rele
     assert images_field(pull["files"][PRODUCTION]) == [{"name": IMAGE, "digest": digest(7)}]
     assert rendered_image(project, pull["files"][PRODUCTION], "production") == f"{IMAGE}@{digest(7)}"
     assert staging_commit in pull["body"] and "v1.2.3" in pull["body"]
+    assert "Staging ran this digest successfully" in pull["body"]
+    assert "`production` environment's reviewers approve" in pull["body"]
+
+
+def test_version_tag_refuses_a_digest_staging_did_not_run(release_project, tmp_path):
+    """Staging's overlay names a digest whose deploy failed (an older one succeeded): no PR."""
+    project = trained_copy(release_project, tmp_path / "mlops-project")
+    state = tmp_path / "state"
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(6)}")
+    staging_applied(state, git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(6)}", "success")
+    promote_staging_by_merge(project, f"{IMAGE}@{digest(7)}")
+    staging_applied(state, git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(7)}", "failure")
+    git(project, "tag", "v1.2.4")
+    result = release(project, state, ref="refs/tags/v1.2.4")
+    assert not result.ok, result
+    assert result.jobs.get("promote-production") == "failure", result.jobs
+    assert f"staging has not run {IMAGE}@{digest(7)} successfully" in result.told, result
+    assert "Deploy it to staging first" in result.told
+    assert result.pulls() == {}
+
+
+def concurrency_groups(project: Path, ref: str, version: str = "") -> list[str]:
+    """The concurrency groups a run of release.yml, and its production promotion, join: the
+    workflow's and the promote-production job's, with the run's ``github.ref`` and
+    ``inputs.version`` put in (the only contexts they use)."""
+    workflow = yaml.safe_load((project / WORKFLOW).read_text())
+    values = {"github.ref": ref, "inputs.version": version}
+
+    def evaluate(group: str) -> str:
+        def value(match: re.Match) -> str:
+            return values[match.group(1)]  # KeyError: a context this test does not model
+
+        return re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", value, group)
+
+    groups = [evaluate(workflow["concurrency"]["group"])]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    job = workflow["jobs"]["promote-production"]["concurrency"]
+    assert job["cancel-in-progress"] is False  # a pending promotion waits, never cancels the running one
+    return [*groups, evaluate(job["group"])]
+
+
+def test_concurrency_keeps_every_promotion_and_serializes_production(release_project):
+    """GitHub's concurrency rule (ConcurrencyGroup) applied to the groups release.yml declares."""
+    push, dispatch = "refs/heads/main", "refs/heads/main"
+    build_1, build_2 = concurrency_groups(release_project, push), concurrency_groups(release_project, push)
+    version = concurrency_groups(release_project, dispatch, "v1.2.3")
+    tag_1 = concurrency_groups(release_project, "refs/tags/v1.2.3")
+    tag_2 = concurrency_groups(release_project, "refs/tags/v1.2.4")
+
+    # A build runs; a version dispatch from main waits behind nothing of it; a later push to main
+    # cancels neither the dispatch nor the running build.
+    groups: dict[str, ConcurrencyGroup] = {}
+    assert groups.setdefault(build_1[0], ConcurrencyGroup()).arrive("build 1") is None
+    assert groups.setdefault(version[0], ConcurrencyGroup()).arrive("dispatch v1.2.3") is None
+    assert groups.setdefault(build_2[0], ConcurrencyGroup()).arrive("build 2") is None
+    assert all(not g.cancelled for g in groups.values())
+    assert "dispatch v1.2.3" in groups[version[0]].started
+
+    # Two tags: their production promotions share one group: the second waits for the first.
+    assert tag_1[1] == tag_2[1] == version[1]
+    production = ConcurrencyGroup()
+    assert production.arrive("v1.2.3") is None and production.running == "v1.2.3"
+    assert production.arrive("v1.2.4") is None and production.pending == "v1.2.4"
+    assert production.finish() == "v1.2.4" and production.cancelled == []
 
 
 def test_version_tag_with_nothing_in_staging_fails_with_the_cause(release_project, tmp_path):
@@ -212,6 +289,7 @@ def test_dispatch_from_a_feature_branch_is_refused(release_project, tmp_path):
 def test_dispatch_with_a_version_from_main_promotes_and_a_bad_version_is_refused(release_project, tmp_path):
     project = trained_copy(release_project, tmp_path / "mlops-project")
     promote_staging_by_merge(project, f"{IMAGE}@{digest(9)}")
+    staging_applied(tmp_path / "state", git(project, "rev-parse", "HEAD"), f"{IMAGE}@{digest(9)}", "success")
     payload = {**push_event(project), "inputs": {"version": "v2.0.0"}}
     result = release(project, tmp_path / "state", event="workflow_dispatch", payload=payload)
     assert result.ok, result
@@ -235,3 +313,53 @@ def test_first_push_of_a_new_repository_is_green_without_the_pull_request_settin
     assert len(result.calls_to("docker/build-push-action")) == 1 and result.pulls() == {}
     assert "Allow GitHub Actions to create and approve pull requests" in result.told, result
     assert f"{IMAGE}@{digest(1)}" in result.told
+
+
+def fresh_clone(project: Path, destination: Path) -> Path:
+    """What actions/checkout gives a runner: the committed files only (no model, no DVC cache)."""
+    run(["git", "clone", "-q", str(project), str(destination)], cwd=project.parent)
+    git(destination, "remote", "set-url", "origin", f"https://github.com/{OWNER_REPO}.git")
+    assert not (destination / "models" / "model.skops").exists()
+    assert not (destination / ".dvc" / "cache").exists()
+    return destination
+
+
+@pytest.mark.parametrize("remote", ["none", "never-pushed"])
+def test_first_push_reproduces_the_model_dvc_lock_names(trained_project, tmp_path, remote):
+    """The default configuration (no DVC remote), and a remote nobody pushed the model to: the
+    release trains the model again from the committed data and params, gets the md5 dvc.lock
+    records, builds once and opens the staging promotion."""
+    project = fresh_clone(trained_project, tmp_path / "mlops-project")
+    if remote == "never-pushed":
+        store = tmp_path / "dvc-remote"
+        run(["python", "-m", "dvc", "remote", "add", "--default", "local", str(store)], cwd=project)
+        commit(project, "Use a DVC remote nobody pushed to")
+    result = release(project, tmp_path / "state")
+    assert result.ok, result
+    assert "The model is not in a DVC remote: reproducing it" in result.told, result
+    assert len(result.calls_to("docker/build-push-action")) == 1
+    pull = result.pulls()["deploy/staging"]
+    assert (pull["creates"], pull["updates"]) == (1, 0)
+    assert images_field(pull["files"][STAGING]) == [{"name": IMAGE, "digest": digest(1)}]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    model_md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].startswith("models/"))
+    assert f"md5:{model_md5}" in pull["body"]
+    if remote == "never-pushed":  # the checked model is in the remote now
+        assert any(store.rglob("*")), "dvc push of the reproduced model"
+
+
+def test_first_push_of_a_cloud_remote_with_no_variables_is_green(tmp_path):
+    """An s3 bake on its first day: no AWS variables yet. The release says which to set, trains
+    from the committed data without touching the remote, builds once and promotes to staging."""
+    trained = bake_and_train(tmp_path / "bake", dvc_remote="s3", dvc_remote_url="s3://ml-bucket/dvc")
+    project = fresh_clone(trained, tmp_path / "mlops-project")
+    result = release(project, tmp_path / "state")
+    assert result.ok, result
+    assert "The DVC remote is not set up for this repository yet: set vars.AWS_ROLE_ARN, vars.AWS_REGION" in (
+        result.told
+    ), result
+    assert not result.calls_to("aws-actions/configure-aws-credentials")
+    assert len(result.calls_to("docker/build-push-action")) == 1
+    assert images_field(result.pulls()["deploy/staging"]["files"][STAGING]) == [
+        {"name": IMAGE, "digest": digest(1)}
+    ]

@@ -35,11 +35,16 @@ IGNORE = re.compile(r"#\s*(zizmor:\s*ignore\[[^\]]+\]|shellcheck\s+disable=\S+|a
 # Accepted findings, per template file: (count, what they are). Each one carries its reason inline.
 SELF_REPO = "self-repository: `./` local action instead of `$/`, which act rejects"
 ONE_PR = "superfluous-actions (auditor): create-pull-request keeps one PR per branch, updated in place"
+SETUP = "self-repository: the setup-project action"
+OPEN_PR = "self-repository: the open-pull-request action"
 ACCEPTED = {
-    "workflows/train.yml": (2, f"{SELF_REPO}; secrets-outside-env: the ssh remote's read-only key"),
-    "workflows/drift.yml": (2, f"{SELF_REPO}; {ONE_PR}"),
-    "workflows/release.yml": (3, f"{SELF_REPO}; {ONE_PR} (staging and production)"),
-    "workflows/deploy.yml": (1, ONE_PR),
+    "actions/setup-project/action.yml": (1, "github-env: the job's own .venv/bin on GITHUB_PATH"),
+    "actions/open-pull-request/action.yml": (1, ONE_PR),
+    "workflows/ci.yml": (2, f"{SETUP} (lint and test jobs)"),
+    "workflows/train.yml": (3, f"{SELF_REPO}; {SETUP}; secrets-outside-env: the ssh remote's read-only key"),
+    "workflows/drift.yml": (3, f"{SELF_REPO}; {SETUP}; {OPEN_PR}"),
+    "workflows/release.yml": (4, f"{SELF_REPO}; {SETUP}; {OPEN_PR} (staging and production)"),
+    "workflows/deploy.yml": (1, OPEN_PR),
 }
 PERSONAS = ("regular", "auditor")
 # Jobs that post a pull-request comment need this permission (act cannot enforce permissions).
@@ -283,3 +288,72 @@ def test_pull_requests_cannot_reach_write_credentials(baked, name):
                 f"{path.name}:{job_name}: a pull-request workflow names a write credential"
             )
             assert job.get("environment"), f"{path.name}:{job_name}: write credentials outside an environment"
+
+
+# What only the other deploy mode has; a bake may name it only where it tells how to switch modes.
+OTHER_MODE_WORDS = {
+    "argocd": (
+        "deploy.yml",
+        "deployments.sh",
+        "Deployments API",
+        "reviewers approve",
+        "Deploy run",
+        "revert pull request",
+        "revert/deploy",
+        "revert)",
+    ),
+    "actions": ("Argo CD syncs", "argocd app ", "argoproj.io", "Argo CD pulls"),
+}
+SWITCHING = re.compile(r"^To switch to the (push|pull) mode")
+
+
+def _text_files(project: Path) -> list[Path]:
+    skip = {".git", "uv.lock"}
+    files = [p for p in project.rglob("*") if p.is_file() and not skip & {*p.parts, p.name}]
+    out = []
+    for path in files:
+        try:
+            path.read_text()
+        except UnicodeDecodeError:
+            continue
+        out.append(path)
+    return out
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_each_bake_describes_only_its_own_deploy_mode(baked, name):
+    """An argocd bake names no deploy workflow, no Deployments API record and no approval gate it
+    does not have; an actions bake says nothing that only Argo CD does. The paragraph on how to
+    switch to the other mode is the one place that names the other mode's files."""
+    mode = SUPPORTED[name].get("deploy", "actions")
+    project = baked[name]
+    found = []
+    for path in _text_files(project):
+        paragraphs = path.read_text().split("\n\n")
+        kept = "\n\n".join(p for p in paragraphs if not SWITCHING.match(p.strip()))
+        for word in OTHER_MODE_WORDS[mode]:
+            if word in kept:
+                found.append(f"{path.relative_to(project)}: {word!r}")
+    assert found == [], f"{mode} bake names the other mode: {found}"
+
+
+@pytest.mark.parametrize("name", COMBOS)
+def test_a_tag_reaches_only_the_promotion_environment(baked, name):
+    """A `v*` tag runs the plan and the production promotion only (the act tests show the build
+    is skipped): that job's environment is `promotion`, which holds the pull-request token and
+    nothing else; no DVC role, no package write, no OIDC token."""
+    workflow = _load(baked[name] / ".github" / "workflows" / "release.yml")
+    jobs = _jobs(workflow)
+    for job_name, job in jobs.items():
+        reached_by_tag = job.get("if", "") == "needs.plan.outputs.mode == 'production'"
+        assert reached_by_tag == (job_name == "promote-production"), job_name
+        if job.get("environment") == "gitops":
+            assert "mode == 'build'" in job.get("if", "") or job.get("needs") == "image", job_name
+    promotion = jobs["promote-production"]
+    assert promotion["environment"] == "promotion"
+    assert set(promotion["permissions"]) <= {"contents", "pull-requests", "deployments"}
+    assert promotion["permissions"].get("deployments", "read") == "read"
+    text = yaml.safe_dump(promotion)
+    assert "dvc-remote" not in text and not re.search(r"vars\.(AWS|GCP|AZURE|DVC)_", text)
+    secrets = set(re.findall(r"secrets\.(\w+)", text))
+    assert secrets == {"BOT_APP_PRIVATE_KEY", "BOT_TOKEN"}, secrets

@@ -24,6 +24,10 @@ from {{ cookiecutter.package_name }}.compare import (
 )
 from {{ cookiecutter.package_name }}.config import parse_params
 
+# Left out of `make test-quick` (git pre-push): git and DVC in subprocesses. `make test` and CI
+# run it.
+pytestmark = pytest.mark.slow
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
     "GIT_AUTHOR_EMAIL": "test@example.com",

@@ -24,6 +24,9 @@ from {{ cookiecutter.package_name }}.paths import SCHEMA_FILE
 
 from conftest import make_frame, make_params
 
+# Left out of `make test-quick` (git pre-push): each test runs Evidently. `make test` and CI run it.
+pytestmark = pytest.mark.slow
+
 
 def run_drift(params, schema_file: Path | None = SCHEMA_FILE, html: bool = True) -> dict:
     """What the drift command does: the check, then its files; the summary as in summary.json."""

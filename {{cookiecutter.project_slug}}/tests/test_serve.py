@@ -31,6 +31,9 @@ from {{ cookiecutter.package_name }}.train import fit
 
 from conftest import make_frame, make_params
 
+# Not in `make test-quick` (git pre-push): a model trained per test, servers started. CI runs it.
+pytestmark = pytest.mark.slow
+
 FEATURES = ["x1", "x2", "flag", "colour", "city"]  # customer_id is identifier-like: dropped
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -90,7 +90,13 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 def _not_a_sample(out: Path, name: str) -> str:
     if out.exists():
         return f"no bundled dataset named {name!r}"
-    fix = "get it with `dvc pull` (needs the DVC remote) or copy it back"
+    if out.with_name(out.name + ".dvc").exists():
+        fix = (
+            "it is tracked by DVC, so get it with `dvc pull` (the DVC remote must be "
+            "configured); if nobody uploaded it yet, run `dvc push` where it was added"
+        )
+    else:
+        fix = "copy it back, or point data.path in params.yaml at your CSV"
     return f"{out} is missing and is not a bundled sample: {fix}"
 
 
