@@ -173,7 +173,8 @@ def test_failed_retrain_keeps_previous_model_and_metrics(trained_project, tmp_pa
     before = {name: (project / name).read_bytes() for name in kept}
     data = next((project / "data" / "raw").glob("*.csv"))
     # New data without the target column, tracked as a user would.
-    lines = data.read_text().splitlines()
+    good = data.read_text()
+    lines = good.splitlines()
     data.write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
     run([sys.executable, "-m", "dvc", "add", "-q", str(data.relative_to(project))], cwd=project)
     failed = run(["make", "repro"], cwd=project, check=False)
@@ -181,11 +182,16 @@ def test_failed_retrain_keeps_previous_model_and_metrics(trained_project, tmp_pa
     assert "error: target column 'target' (data.target in params.yaml) is not in" in failed.stderr
     assert "Traceback" not in failed.stdout + failed.stderr
     assert {name: (project / name).read_bytes() for name in kept} == before
-    # A bad model param is caught before DVC touches anything.
+    # A bad model param value: scikit-learn checks it when fitting starts, and training stops
+    # with one line naming it; the previous outputs are kept.
+    data.write_text(good)
+    run([sys.executable, "-m", "dvc", "add", "-q", str(data.relative_to(project))], cwd=project)
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("params: {}", "params: {n_estimators: -3}"))
     failed = run(["make", "repro"], cwd=project, check=False)
-    assert "model.params is invalid for RandomForestClassifier" in failed.stderr
+    assert failed.returncode != 0
+    assert "error: training RandomForestClassifier failed: The 'n_estimators'" in failed.stderr
+    assert "Traceback" not in failed.stdout + failed.stderr
     assert {name: (project / name).read_bytes() for name in kept} == before
 
 
@@ -196,10 +202,9 @@ def test_failure_in_a_later_stage_restores_what_dvc_cleared(trained_project, tmp
     before = {name: (project / name).read_bytes() for name in kept}
     # Change the training code so the stage re-runs and fails after DVC cleared its outputs.
     train = project / "src" / "mlops_project" / "train.py"
-    code = train.read_text().replace(
-        "    pipeline.fit(", "    raise RuntimeError('simulated crash')\n    pipeline.fit("
-    )
-    train.write_text(code)
+    code = train.read_text()
+    assert code.count("pipeline.fit(") == 1
+    train.write_text(code.replace("pipeline.fit(", "raise RuntimeError('simulated crash'); pipeline.fit("))
     failed = run(["make", "repro"], cwd=project, check=False)
     assert failed.returncode != 0
     assert "simulated crash" in failed.stderr

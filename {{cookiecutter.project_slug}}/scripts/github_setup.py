@@ -64,19 +64,27 @@ ENVIRONMENTS = (
 {%- endif %}
 )
 VARIABLES = (
-    Setting("BOT_APP_CLIENT_ID", "client id of the GitHub App that opens the workflows' pull requests"),
+    Setting(
+        "BOT_APP_CLIENT_ID", "client id of the GitHub App that opens the workflows' pull requests"
+    ),
     Setting("STAGING_AUTO_MERGE", "true to auto-merge staging promotion pull requests"),
 {%- if cookiecutter.dvc_remote == "s3" %}
     Setting("AWS_ROLE_ARN", "IAM role the gitops jobs assume (read and write the DVC remote)"),
     Setting("AWS_READ_ROLE_ARN", "IAM role pull requests assume (read the DVC remote)"),
     Setting("AWS_REGION", "AWS region of the bucket"),
 {%- elif cookiecutter.dvc_remote == "gcs" %}
-    Setting("GCP_WORKLOAD_IDENTITY_PROVIDER", "full resource name of the Workload Identity Provider"),
-    Setting("GCP_SERVICE_ACCOUNT", "service account of the gitops jobs (read and write the DVC remote)"),
+    Setting(
+        "GCP_WORKLOAD_IDENTITY_PROVIDER", "full resource name of the Workload Identity Provider"
+    ),
+    Setting(
+        "GCP_SERVICE_ACCOUNT", "service account of the gitops jobs (read and write the DVC remote)"
+    ),
     Setting("GCP_READ_SERVICE_ACCOUNT", "service account of pull requests (read the DVC remote)"),
 {%- elif cookiecutter.dvc_remote == "azure" %}
     Setting("AZURE_CLIENT_ID", "client id with write access to the DVC container (gitops jobs)"),
-    Setting("AZURE_READ_CLIENT_ID", "client id with read access to the DVC container (pull requests)"),
+    Setting(
+        "AZURE_READ_CLIENT_ID", "client id with read access to the DVC container (pull requests)"
+    ),
     Setting("AZURE_TENANT_ID", "Microsoft Entra tenant id"),
     Setting("AZURE_SUBSCRIPTION_ID", "subscription id"),
     Setting("AZURE_STORAGE_ACCOUNT", "storage account of the DVC container"),
@@ -161,7 +169,10 @@ NOT_DONE_HERE = (
 {% raw %}
 # Settings > Actions > General: read-only GITHUB_TOKEN unless a job asks for more, and Actions
 # may open pull requests (the promotion, revert and retraining pull requests).
-WORKFLOW_PERMISSIONS = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
+WORKFLOW_PERMISSIONS = {
+    "default_workflow_permissions": "read",
+    "can_approve_pull_request_reviews": True,
+}
 
 
 class SetupError(Exception):
@@ -243,7 +254,9 @@ class Answers:
         """The new value, or None to keep what is there (or leave it unset)."""
         if not self.interactive:
             return None
-        shown = f"now {current!r}, Enter keeps it" if current is not None else "Enter leaves it unset"
+        shown = "Enter leaves it unset"
+        if current is not None:
+            shown = f"now {current!r}, Enter keeps it"
         answer = self._read(f"variable {setting.name}: {setting.help} ({shown}): ", hidden=False)
         return answer or None
 
@@ -271,7 +284,8 @@ def origin_repository() -> str | None:
 
 
 def check_repository(api: GitHub, expected: str) -> None:
-    """The repository must be OWNER/REPO as baked: the workflows' OIDC claims and image name say so."""
+    """The repository must be OWNER/REPO as baked: the workflows' OIDC claims and image name say
+    so."""
     create = f"gh repo create {expected} --private --source . --remote origin --push"
     rebake = (
         "or generate the project again with github_owner and project_slug set to the repository's "
@@ -289,7 +303,9 @@ def check_repository(api: GitHub, expected: str) -> None:
         )
     found = api.get(f"/repos/{expected}")
     if found is None:
-        raise SetupError(f"{expected} does not exist on GitHub (or you cannot see it). Create it: {create}")
+        raise SetupError(
+            f"{expected} does not exist on GitHub (or you cannot see it). Create it: {create}"
+        )
     if found["full_name"].lower() != expected.lower():
         raise SetupError(
             f"{expected} redirects to {found['full_name']} (renamed or transferred). "
@@ -297,11 +313,14 @@ def check_repository(api: GitHub, expected: str) -> None:
         )
     if found.get("default_branch") != DEFAULT_BRANCH:
         raise SetupError(
-            f"the default branch of {expected} is {found.get('default_branch')!r}; the workflows run "
-            f"on {DEFAULT_BRANCH!r}. Rename the branch (Settings > Branches) to {DEFAULT_BRANCH}."
+            f"the default branch of {expected} is {found.get('default_branch')!r}; the "
+            f"workflows run on {DEFAULT_BRANCH!r}. Rename the branch (Settings > Branches) to "
+            f"{DEFAULT_BRANCH}."
         )
     if not found.get("permissions", {}).get("admin", False):
-        raise SetupError(f"these settings need admin rights on {expected}; `gh auth status` says who you are")
+        raise SetupError(
+            f"these settings need admin rights on {expected}; `gh auth status` says who you are"
+        )
 
 
 def plan(api: GitHub, repo: str, answers: Answers, approvals: int) -> list[Call]:
@@ -322,7 +341,9 @@ def plan(api: GitHub, repo: str, answers: Answers, approvals: int) -> list[Call]
             path, body = f"{base}/actions/variables", {"name": setting.name, "value": value}
             calls.append(Call(f"create variable {setting.name}", "POST", path, body))
     for setting in SECRETS:
-        scope = f"{base}/environments/{setting.environment}" if setting.environment else f"{base}/actions"
+        scope = f"{base}/actions"
+        if setting.environment:
+            scope = f"{base}/environments/{setting.environment}"
         exists = api.get(f"{scope}/secrets/{setting.name}") is not None
         value = answers.secret(setting, exists)
         if value is not None:
@@ -349,7 +370,8 @@ def plan_environment(api: GitHub, path: str, env: Environment) -> list[Call]:
     existing = api.get(f"{path}/deployment-branch-policies") if current else None
     policies = (existing or {}).get("branch_policies", [])
     have = {(policy["name"], policy.get("type", "branch")) for policy in policies}
-    wanted_refs = [(branch, "branch") for branch in env.branches] + [(tag, "tag") for tag in env.tags]
+    wanted_refs = [(branch, "branch") for branch in env.branches]
+    wanted_refs += [(tag, "tag") for tag in env.tags]
     for name, kind in wanted_refs:
         if (name, kind) not in have:
             why = f"environment {env.name}: {kind} {name} may use it"
@@ -378,7 +400,9 @@ def plan_rulesets(api: GitHub, base: str, wanted: list[dict]) -> list[Call]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--dry-run", action="store_true", help="print every call (reads made, writes not); change nothing"
+        "--dry-run",
+        action="store_true",
+        help="print every call (reads made, writes not); change nothing",
     )
     parser.add_argument(
         "--approvals",
@@ -407,7 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as error:
         print(f"github-setup: {error}", file=sys.stderr)
         return 1
-    print(f"{repo}: {len(calls)} change(s) made" if calls else f"{repo}: already set up, nothing changed")
+    if calls:
+        print(f"{repo}: {len(calls)} change(s) made")
+    else:
+        print(f"{repo}: already set up, nothing changed")
     print(NOT_DONE_HERE)
     return 0
 

@@ -36,7 +36,8 @@ def test_full_run_writes_outputs(workdir):
 def test_bad_data_fails_clearly_and_keeps_previous_outputs(workdir, capsys):
     assert _run_all() == [0, 0, 0]
     before = {
-        p: p.read_bytes() for p in [Path("metrics.json"), Path("models/model.skops"), Path("plots/roc.csv")]
+        p: p.read_bytes()
+        for p in [Path("metrics.json"), Path("models/model.skops"), Path("plots/roc.csv")]
     }
     make_frame("classification").drop(columns="label").to_csv("data.csv", index=False)
     assert main(["prepare"]) == 2
@@ -57,7 +58,9 @@ def test_bad_params_name_the_key(workdir, capsys):
 
 def test_sample_data_explains_a_missing_own_file(workdir, capsys):
     assert main(["sample-data", "--out", "x/custom.csv"]) == 2
-    message = "x/custom.csv is missing and is not a bundled sample: copy it back, or point data.path"
+    message = (
+        "x/custom.csv is missing and is not a bundled sample: copy it back, or point data.path"
+    )
     assert message in capsys.readouterr().err
     Path("x").mkdir()
     Path("x/custom.csv.dvc").write_text("outs:\n- path: custom.csv\n")

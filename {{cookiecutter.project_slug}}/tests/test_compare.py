@@ -1,4 +1,5 @@
-"""The pull-request report: DVC's metrics/params/data diffs as tables with better/worse, and charts."""
+"""The pull-request report: DVC's metrics/params/data diffs as tables with better/worse, and
+charts."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from {{ cookiecutter.package_name }}.compare import (
 )
 from {{ cookiecutter.package_name }}.config import parse_params
 
-# Left out of `make test-quick` (git pre-push): git and DVC in subprocesses. `make test` and CI run it.
+# Left out of `make test-quick` (git pre-push): git and DVC in subprocesses. `make test` and CI
+# run it.
 pytestmark = pytest.mark.slow
 
 GIT_ENV = {
@@ -117,11 +119,14 @@ def test_classification_report_has_every_metric_params_and_charts(repo: Path):
     write(repo, CLASSIFICATION_NEW)
     report = build_report("main", primary="f1")
 
-    assert report.index("| **f1** (primary)") < report.index("| accuracy")  # the primary metric first
+    # The primary metric first.
+    assert report.index("| **f1** (primary)") < report.index("| accuracy")
     assert "0.9100 | 0.9000 | ▼ -0.0100" in report and "🔴 worse" in report  # f1 went down
     assert "| log_loss <sub>lower is better</sub> | 0.3000 | 0.2000 | ▼ -0.1000" in report
     assert "🟢 better" in report  # log_loss went down: better
-    assert "| roc_auc <sub>higher is better</sub> | 0.9500 | 0.9500 | = 0 | ⚪ unchanged |" in report
+    assert (
+        "| roc_auc <sub>higher is better</sub> | 0.9500 | 0.9500 | = 0 | ⚪ unchanged |" in report
+    )
     assert "| `model.params.n_estimators` | 100 | 300 |" in report
     assert "| `model.params.max_depth` | — | 4 |" in report  # added
     assert "```mermaid" in report and "xychart-beta" in report and 'title "ROC curve' in report
@@ -192,7 +197,10 @@ def test_regression_report_charts_predictions_and_residuals(repo: Path):
     )
     write(repo, {"metrics.json": json.dumps({"r2": 0.6, "rmse": 9.0, "mae": 8.0})})
     report = build_report("main", primary="rmse")
-    assert "**rmse** (primary)" in report and "10.0000 | 9.0000 | ▼ -1.0000 (-10.0%) | 🟢 better" in report
+    assert (
+        "**rmse** (primary)" in report
+        and "10.0000 | 9.0000 | ▼ -1.0000 (-10.0%) | 🟢 better" in report
+    )
     assert "#### Predicted vs actual" in report and "#### Residual distribution" in report
     assert report.count("```mermaid") == 2
     assert "  bar [" in report
@@ -207,10 +215,14 @@ def test_changed_data_is_listed(repo: Path):
     write(repo, {**CLASSIFICATION_NEW, "data/raw/x.csv": "a,b\n1,3\n"})
     run(repo, sys.executable, "-m", "dvc", "add", "-q", "data/raw/x.csv")
     new = yaml.safe_load((repo / "data/raw/x.csv.dvc").read_text())["outs"][0]["md5"]
-    assert f"| `data/raw/x.csv` | modified | `{old}` | `{new}` |" in build_report("main", primary="f1")
+    assert f"| `data/raw/x.csv` | modified | `{old}` | `{new}` |" in build_report(
+        "main", primary="f1"
+    )
 
 
-def test_cli_writes_the_report_and_explains_a_bad_base(repo: Path, capsys: pytest.CaptureFixture[str]):
+def test_cli_writes_the_report_and_explains_a_bad_base(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+):
     commit(repo, CLASSIFICATION_BASE)
     write(repo, CLASSIFICATION_NEW)
     assert main(["compare", "--base", "main", "--output", "report.md"]) == 0
@@ -227,14 +239,24 @@ def test_missing_new_metrics_is_an_error(repo: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(("new_f1", "worse"), [(0.80, True), (0.95, False)])
-def test_retraining_pull_request_says_when_the_model_is_worse(repo: Path, new_f1, worse):
-    commit(repo, {"params.yaml": params_yaml("classification"), "metrics.json": json.dumps({"f1": 0.9})})
+def test_retraining_pull_request_says_when_the_model_is_worse(
+    repo: Path, new_f1, worse, capsys: pytest.CaptureFixture[str]
+):
+    commit(
+        repo,
+        {"params.yaml": params_yaml("classification"), "metrics.json": json.dumps({"f1": 0.9})},
+    )
     write(repo, {"metrics.json": json.dumps({"f1": new_f1})})
     write(repo, {"reports/drift/summary.md": "### Data drift check: **drift detected**\n"})
-    params = parse_params(yaml.safe_load(params_yaml("classification")))
-    title, body = retrain_pull_request(params, "HEAD", "main", "https://example.com/run/1")
+    assert main(["retrain-pr", "--base", "HEAD", "--run-url", "https://example.com/run/1"]) == 0
+    title = capsys.readouterr().out.strip()
+    body = (repo / "reports/drift/pr-body.md").read_text()
     assert ("WORSE than main on f1" in title) is worse
     assert ("[!WARNING]" in body) is worse
     assert f"f1 0.9000 → {new_f1:.4f}" in title
-    assert "### Data drift check: **drift detected**" in body and "https://example.com/run/1" in body
+    assert (
+        "### Data drift check: **drift detected**" in body and "https://example.com/run/1" in body
+    )
     assert "### Metrics" in body
+    params = parse_params(yaml.safe_load(params_yaml("classification")))
+    assert retrain_pull_request(params, "HEAD", "main", None, drift_summary=None)[0] == title

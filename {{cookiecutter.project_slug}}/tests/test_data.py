@@ -2,8 +2,9 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.config import parse_params
-from {{ cookiecutter.package_name }}.data import load, read_csv, validate
+from {{ cookiecutter.package_name }}.data import load, validate
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.io import read_csv
 
 from conftest import make_frame, make_params
 
@@ -78,7 +79,8 @@ def test_rows_without_target_are_dropped(tmp_path):
 def test_drop_columns_must_exist(tmp_path):
     with pytest.raises(UserError, match=r"drop_columns.*nope"):
         validate(
-            make_frame("classification"), _params("classification", tmp_path / "d.csv", drop_columns=["nope"])
+            make_frame("classification"),
+            _params("classification", tmp_path / "d.csv", drop_columns=["nope"]),
         )
 
 

@@ -63,9 +63,20 @@ def test_to_numbers_reads_numbers_booleans_and_their_text():
     out = to_numbers(text)
     assert out.dtype == "float64"
     np.testing.assert_array_equal(out, [1.5, 1.0, 0.0, np.nan, np.nan, np.nan, -2000.0, np.nan])
-    assert (text.notna() & out.isna()).tolist() == [False, False, False, True, False, True, False, True]
+    assert (text.notna() & out.isna()).tolist() == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
     np.testing.assert_array_equal(to_numbers(pd.Series([True, None, False])), [1.0, np.nan, 0.0])
-    np.testing.assert_array_equal(to_numbers(pd.Series([np.inf, 2, -np.inf])), [np.nan, 2.0, np.nan])
+    np.testing.assert_array_equal(
+        to_numbers(pd.Series([np.inf, 2, -np.inf])), [np.nan, 2.0, np.nan]
+    )
 
 
 def test_no_usable_column_is_a_user_error():

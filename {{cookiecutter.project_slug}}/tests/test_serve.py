@@ -25,9 +25,9 @@ from fastapi.testclient import TestClient
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
-from {{ cookiecutter.package_name }}.io import read_model
+from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
 from {{ cookiecutter.package_name }}.serve import Batcher, Predictor, Settings, create_app
-from {{ cookiecutter.package_name }}.train import fit, save
+from {{ cookiecutter.package_name }}.train import fit
 
 from conftest import make_frame, make_params
 
@@ -38,12 +38,18 @@ FEATURES = ["x1", "x2", "flag", "colour", "city"]  # customer_id is identifier-l
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def train_model(directory: Path, task: str, family: str = "random_forest") -> tuple[Path, Path, pd.DataFrame]:
+def train_model(
+    directory: Path, task: str, family: str = "random_forest"
+) -> tuple[Path, Path, pd.DataFrame]:
     frame = make_frame(task)
-    model_params = {"family": family, "params": {"n_estimators": 20} if family == "random_forest" else {}}
+    model_params = {
+        "family": family,
+        "params": {"n_estimators": 20} if family == "random_forest" else {},
+    }
     pipeline, schema = fit(frame, parse_params(make_params(task, model=model_params)))
     model, schema_file = directory / "model.skops", directory / "schema.json"
-    save(pipeline, schema, model, schema_file)
+    write_model(pipeline, model)
+    write_json(schema_file, schema.to_dict())
     return model, schema_file, frame
 
 
@@ -84,7 +90,10 @@ def test_predicts_one_and_many_records_like_the_pipeline(tmp_path, task, family)
     body = many.json()
     if task == "classification":
         assert body["predictions"] == pipeline.predict(expected).tolist()
-        assert all(set(p) == {"no", "yes"} and abs(sum(p.values()) - 1) < 1e-9 for p in body["probabilities"])
+        assert all(
+            set(p) == {"no", "yes"} and abs(sum(p.values()) - 1) < 1e-9
+            for p in body["probabilities"]
+        )
         np.testing.assert_allclose(
             [p["yes"] for p in body["probabilities"]], pipeline.predict_proba(expected)[:, 1]
         )
@@ -109,14 +118,17 @@ def test_openapi_documents_the_training_columns(client):
     assert set(record["properties"]) == {*FEATURES, "customer_id"}  # dropped id: accepted, ignored
     assert record["additionalProperties"] is False
     types = {
-        name: [t.get("type") for t in prop.get("anyOf", [])] for name, prop in record["properties"].items()
+        name: [t.get("type") for t in prop.get("anyOf", [])]
+        for name, prop in record["properties"].items()
     }
     assert types["x1"] == ["number", "null"] and types["flag"] == ["boolean", "null"]
     assert types["colour"] == ["string", "null"]
     assert record["properties"]["x1"]["anyOf"][0]["maximum"] == float(np.finfo(np.float32).max)
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/PredictRequest"}
-    assert spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == 50
+    assert (
+        spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == 50
+    )
     assert "/predict" in spec["paths"] and "/metrics" in spec["paths"]
 
 
@@ -131,18 +143,35 @@ def _one(frame: pd.DataFrame, **changes) -> dict:
 
 
 def _raw(frame: pd.DataFrame, literal: str) -> str:
-    """A body whose x1 is a literal Python's json accepts but JSON has not (NaN, Infinity, 1e400)."""
+    """A body whose x1 is a literal that Python's json accepts but JSON has not (NaN, Infinity,
+    1e400)."""
     return json.dumps({"records": [_one(frame, x1="@")]}).replace('"@"', literal)
 
 
 @pytest.mark.parametrize(
     ("make_body", "status", "fragments"),
     [
-        (lambda f: {"records": [_one(f, x1=KeyError)]}, 422, ["records[0].x1", "missing column 'x1'"]),
-        (lambda f: {"records": [_one(f, height=3)]}, 422, ["records[0].height", "unknown column 'height'"]),
-        (lambda f: {"records": [_one(f, x1="abc")]}, 422, ["records[0].x1", "must be a finite number"]),
+        (
+            lambda f: {"records": [_one(f, x1=KeyError)]},
+            422,
+            ["records[0].x1", "missing column 'x1'"],
+        ),
+        (
+            lambda f: {"records": [_one(f, height=3)]},
+            422,
+            ["records[0].height", "unknown column 'height'"],
+        ),
+        (
+            lambda f: {"records": [_one(f, x1="abc")]},
+            422,
+            ["records[0].x1", "must be a finite number"],
+        ),
         (lambda f: {"records": [_one(f, flag="maybe")]}, 422, ["records[0].flag", "true or false"]),
-        (lambda f: {"records": [_one(f, colour=["red"])]}, 422, ["records[0].colour", "must be a string"]),
+        (
+            lambda f: {"records": [_one(f, colour=["red"])]},
+            422,
+            ["records[0].colour", "must be a string"],
+        ),
         (lambda f: {"records": [_one(f), _one(f, city={"a": 1})]}, 422, ["records[1].city"]),
         (lambda f: {"records": [_one(f, x1=-1e308)]}, 422, ["records[0].x1", "float32", "-1e+308"]),
         (lambda f: {"records": [_one(f, x1=1e39)]}, 422, ["records[0].x1", "float32", "1e+39"]),
@@ -165,7 +194,9 @@ def _raw(frame: pd.DataFrame, literal: str) -> str:
 def test_bad_requests_get_a_4xx_naming_the_field(client, trained, make_body, status, fragments):
     body = make_body(trained[2])
     content = body if isinstance(body, str) else json.dumps(body)
-    response = client.post("/predict", content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        "/predict", content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status, response.text
     detail = response.json()["detail"]
     for fragment in fragments:
@@ -184,13 +215,17 @@ def test_values_scikit_learn_refuses_get_a_422_for_every_model(tmp_path, task, f
     assert largest.status_code == 200, largest.text  # float32's own range is scored
     if family == "random_forest":  # trees work in float32: scikit-learn itself refuses these values
         x = to_model_frame(pd.DataFrame([_one(frame, x2=value)]), load_schema(schema_file))
-        with np.errstate(over="ignore"), pytest.raises(ValueError, match="infinity or a value too large"):
+        with (
+            np.errstate(over="ignore"),
+            pytest.raises(ValueError, match="infinity or a value too large"),
+        ):
             read_model(model).predict(x)
 
 
 def test_forest_fast_path_gives_scikit_learns_outputs_and_errors_bit_for_bit(trained):
-    """Predictor.tree_mean against the pipeline's own call: the same numbers exactly (rows with gaps,
-    all-missing rows, float32's extremes) and the same error where scikit-learn refuses the input."""
+    """Predictor.tree_mean against the pipeline's own call: the same numbers exactly (rows with
+    gaps, all-missing rows, float32's extremes) and the same error where scikit-learn refuses the
+    input."""
     model, schema_file, frame = trained
     pipeline, schema = read_model(model), load_schema(schema_file)
     fast, slow = Predictor(pipeline, schema), Predictor(pipeline, schema, fast_path=False)
@@ -211,7 +246,9 @@ def test_serve_command_can_turn_the_fast_path_off(monkeypatch):
     from {{ cookiecutter.package_name }} import cli, serve
 
     seen: list[Settings] = []
-    monkeypatch.setattr(serve, "run", lambda host, port, settings, access_log: seen.append(settings))
+    monkeypatch.setattr(
+        serve, "run", lambda host, port, settings, access_log: seen.append(settings)
+    )
     assert cli.main(["serve", "--no-fast-path"]) == 0 and cli.main(["serve"]) == 0
     assert [settings.fast_path for settings in seen] == [False, True]
 
@@ -270,7 +307,9 @@ def test_no_input_gets_a_server_error(client, trained):
         assert response.status_code < 500, (body, response.text)
     for raw in (b"\xff\xfe", b"{" * 5000, b'{"records": [' + b"{}," * 100 + b"{}]}"):
         assert (
-            client.post("/predict", content=raw, headers={"content-type": "application/json"}).status_code
+            client.post(
+                "/predict", content=raw, headers={"content-type": "application/json"}
+            ).status_code
             < 500
         )
         assert client.post("/predict", content=raw).status_code < 500
@@ -283,8 +322,13 @@ def test_health_ready_and_version(client, settings):
     sha = hashlib.sha256(settings.model_path.read_bytes()).hexdigest()
     assert version["git_commit"] == COMMIT and version["model_sha256"] == sha
     assert version["model_version"] == f"{COMMIT[:12]}-{sha[:12]}"
-    assert client.get("/ready").json() == {"status": "ready", "model_version": version["model_version"]}
-    response = client.post("/predict", json={"records": records_of(make_frame("classification"), 2)})
+    assert client.get("/ready").json() == {
+        "status": "ready",
+        "model_version": version["model_version"],
+    }
+    response = client.post(
+        "/predict", json={"records": records_of(make_frame("classification"), 2)}
+    )
     assert response.json()["model_version"] == version["model_version"]
 
 
@@ -306,7 +350,9 @@ def test_metrics_count_requests_latency_and_predictions(client, trained, task):
     assert "model_batch_records_sum 5.0" in text and "model_batch_records_count 1.0" in text
     assert 'model_info{git_commit="' + COMMIT + '"' in text
     counts = [
-        float(line.split()[-1]) for line in text.splitlines() if line.startswith("model_predictions_total")
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("model_predictions_total")
     ]
     assert sum(counts) == 5
     if task == "classification":
@@ -319,13 +365,19 @@ def test_metrics_count_requests_latency_and_predictions(client, trained, task):
 
 def test_prediction_log_holds_what_was_scored(client, settings, trained, task):
     records = records_of(trained[2], 7)
-    answers = [client.post("/predict", json={"records": part}).json() for part in (records[:3], records[3:])]
+    answers = [
+        client.post("/predict", json={"records": part}).json()
+        for part in (records[:3], records[3:])
+    ]
     lines = [json.loads(line) for line in Path(settings.prediction_log).read_text().splitlines()]
     assert [line["features"] for line in lines] == records
-    assert [line["prediction"] for line in lines] == answers[0]["predictions"] + answers[1]["predictions"]
+    assert [line["prediction"] for line in lines] == answers[0]["predictions"] + answers[1][
+        "predictions"
+    ]
     assert {line["model_version"] for line in lines} == {answers[0]["model_version"]}
     assert all(
-        ("probabilities" in line) == (task == "classification") and line["timestamp"] for line in lines
+        ("probabilities" in line) == (task == "classification") and line["timestamp"]
+        for line in lines
     )
 
 
@@ -343,10 +395,15 @@ def test_concurrent_requests_are_scored_in_one_model_call(settings, trained):
 
     *answers, metrics = asyncio.run(scenario())
     assert [a.status_code for a in answers] == [200] * 8
-    assert "model_batch_records_count 1.0" in metrics.text and "model_batch_records_sum 8.0" in metrics.text
+    assert (
+        "model_batch_records_count 1.0" in metrics.text
+        and "model_batch_records_sum 8.0" in metrics.text
+    )
     alone = TestClient(app)
     with alone:
-        expected = [alone.post("/predict", json={"records": [r]}).json()["predictions"][0] for r in records]
+        expected = [
+            alone.post("/predict", json={"records": [r]}).json()["predictions"][0] for r in records
+        ]
     assert [a.json()["predictions"][0] for a in answers] == expected
 
 
@@ -397,7 +454,9 @@ def test_settings_reject_a_bad_batch_limit():
         Settings.from_env({"MAX_BATCH_ROWS": "lots"})
     with pytest.raises(UserError, match="at least 1"):
         Settings.from_env({"MAX_BATCH_ROWS": "0"})
-    settings = Settings.from_env({"MAX_BATCH_ROWS": "7", "PREDICTION_LOG": "-", "MODEL_PATH": "m.skops"})
+    settings = Settings.from_env(
+        {"MAX_BATCH_ROWS": "7", "PREDICTION_LOG": "-", "MODEL_PATH": "m.skops"}
+    )
     assert (settings.max_batch_rows, settings.prediction_log, settings.model_path) == (
         7,
         "-",
@@ -415,21 +474,26 @@ def test_missing_model_is_a_clear_error(tmp_path, trained):
 
 @pytest.mark.parametrize("task", ["classification"])
 def test_server_imports_no_training_or_drift_tools(settings, task):
+    paths = f"Path({str(settings.model_path)!r}), Path({str(settings.schema_path)!r})"
     code = (
         "import sys; from pathlib import Path\n"
         "from {{ cookiecutter.package_name }}.cli import build_parser\n"
         "from {{ cookiecutter.package_name }}.serve import Settings, create_app\n"
-        f"create_app(Settings(Path({str(settings.model_path)!r}), Path({str(settings.schema_path)!r})))\n"
+        f"create_app(Settings({paths}))\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'dvc', 'evidently', 'dvc_data'}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_serve_command_reports_a_missing_model(tmp_path, capsys):
     from {{ cookiecutter.package_name }}.cli import main
 
-    code = main(["serve", "--model", str(tmp_path / "m.skops"), "--schema", str(tmp_path / "s.json")])
+    code = main(
+        ["serve", "--model", str(tmp_path / "m.skops"), "--schema", str(tmp_path / "s.json")]
+    )
     assert code == 2
     assert "train first" in capsys.readouterr().err
     assert main(["serve", "--max-batch-rows", "0"]) == 2
@@ -443,19 +507,31 @@ def test_serve_command_reports_a_missing_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("task", ["classification"])
 def test_serve_command_answers_with_the_model_version_on_every_response(settings, tmp_path, task):
-    """`serve` for real (uvicorn): every response, 404s and bad requests too, names the model version."""
+    """`serve` for real (uvicorn): every response, 404s and bad requests too, names the model
+    version."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = ["--model", str(settings.model_path), "--schema", str(settings.schema_path), "--port", str(port)]
+    args = [
+        "--model",
+        str(settings.model_path),
+        "--schema",
+        str(settings.schema_path),
+        "--port",
+        str(port),
+    ]
     env = {**os.environ, "GIT_COMMIT": COMMIT, "PYTHONPATH": os.pathsep.join(sys.path)}
     serve = ["serve", "--host", "127.0.0.1", *args]
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", *serve]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     base = f"http://127.0.0.1:{port}"
 
     def header(path: str, body: bytes | None = None) -> tuple[int, str]:
-        request = urllib.request.Request(base + path, data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            base + path, data=body, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.headers["X-Model-Version"]
@@ -475,8 +551,14 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
             label = json.loads(response.read())["model_version"]
         assert label.startswith(COMMIT[:12])
         body = json.dumps({"records": records_of(make_frame("classification"), 2)}).encode()
-        for path, data, status in [("/health", None, 200), ("/metrics", None, 200), ("/nowhere", None, 404),
-                                   ("/predict", body, 200), ("/predict", b"{", 400)]:  # fmt: skip
+        expected = [
+            ("/health", None, 200),
+            ("/metrics", None, 200),
+            ("/nowhere", None, 404),
+            ("/predict", body, 200),
+            ("/predict", b"{", 400),
+        ]
+        for path, data, status in expected:
             assert header(path, data) == (status, label), path
     finally:
         server.terminate()

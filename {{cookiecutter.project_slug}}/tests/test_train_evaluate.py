@@ -10,23 +10,25 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
-from {{ cookiecutter.package_name }}.config import parse_params
+from {{ cookiecutter.package_name }}.config import metric_names, parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.evaluate import evaluate, save
+from {{ cookiecutter.package_name }}.evaluate import evaluate
 from {{ cookiecutter.package_name }}.features import load_schema
 from {{ cookiecutter.package_name }}.io import (
     TRUSTED_TYPES,
     canonical_skops,
     read_model,
+    replace_csv_files,
+    write_json,
     write_model,
 )
 from {{ cookiecutter.package_name }}.split import split
 from {{ cookiecutter.package_name }}.train import fit, make_estimator
-from {{ cookiecutter.package_name }}.train import save as save_model
 
 from conftest import make_frame, make_params
 
-# Left out of `make test-quick` (git pre-push): trains every model family. `make test` and CI run it.
+# Left out of `make test-quick` (git pre-push): trains every model family. `make test` and CI
+# run it.
 pytestmark = pytest.mark.slow
 
 
@@ -35,13 +37,17 @@ def test_train_and_evaluate_round(tmp_path, task, family):
     params = parse_params(
         make_params(
             task,
-            model={"family": family, "params": {"n_estimators": 20} if family == "random_forest" else {}},
+            model={
+                "family": family,
+                "params": {"n_estimators": 20} if family == "random_forest" else {},
+            },
         )
     )
     train, test = split(make_frame(task, rows=200), params)
     pipeline, schema = fit(train, params)
-    save_model(pipeline, schema, tmp_path / "model.skops", tmp_path / "schema.json")
-    # Every type the file holds is listed as trusted (skops' own defaults aside), and no more than needed.
+    write_model(pipeline, tmp_path / "model.skops")
+    write_json(tmp_path / "schema.json", schema.to_dict())
+    # Every type the file holds is listed as trusted (skops' own defaults aside), and no more.
     untrusted = sio.get_untrusted_types(file=tmp_path / "model.skops")
     assert set(untrusted) <= set(TRUSTED_TYPES), untrusted
     pipeline, schema = read_model(tmp_path / "model.skops"), load_schema(tmp_path / "schema.json")
@@ -55,7 +61,10 @@ def test_train_and_evaluate_round(tmp_path, task, family):
         assert set(scores) == {"r2", "rmse", "mae"}
         assert scores["r2"] > 0.5, scores
         assert set(plots) == {"predictions.csv", "residuals.csv"}
-    save(scores, plots, tmp_path / "metrics.json", tmp_path / "plots")
+    assert set(scores) <= set(metric_names(task))  # the metric table names every score
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "other-task.csv").write_text("x\n1\n")
+    replace_csv_files(tmp_path / "plots", plots)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(plots)
 
 
@@ -76,8 +85,11 @@ def test_unknown_model_param_is_named():
 
 
 def test_invalid_model_param_value_is_reported():
-    with pytest.raises(UserError, match="n_estimators"):
-        make_estimator("regression", "random_forest", 0, {"n_estimators": -1})
+    """scikit-learn checks the values when fitting starts; training names the bad one."""
+    model = {"family": "random_forest", "params": {"n_estimators": -1}}
+    params = parse_params(make_params("regression", model=model))
+    with pytest.raises(UserError, match=r"training RandomForestRegressor failed: .*n_estimators"):
+        fit(make_frame("regression"), params)
 
 
 def test_trusted_types_are_all_needed():
@@ -107,7 +119,9 @@ def test_a_pickle_or_a_broken_file_is_not_loaded(tmp_path):
     joblib.dump({"any": "object"}, tmp_path / "model.joblib")  # a pickle: never unpickled here
     for path in (tmp_path / "model.joblib", tmp_path / "empty.skops"):
         path.touch()
-        with pytest.raises(UserError, match=f"{path.name} is not a model saved by training.*make repro"):
+        with pytest.raises(
+            UserError, match=f"{path.name} is not a model saved by training.*make repro"
+        ):
             read_model(path)
     with pytest.raises(UserError, match=r"missing\.skops not found: train first"):
         read_model(tmp_path / "missing.skops")
@@ -122,12 +136,13 @@ TRAIN_AND_SAVE = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])  # the tests folder, for conftest's data
     from conftest import make_frame, make_params
     from {{ cookiecutter.package_name }}.config import parse_params
-    from {{ cookiecutter.package_name }}.train import fit, save
+    from {{ cookiecutter.package_name }}.io import write_model
+    from {{ cookiecutter.package_name }}.train import fit
 
     model, out = json.loads(sys.argv[1]), sys.argv[2]
     params = parse_params(make_params(model["task"], model=model["model"]))
     pipeline, schema = fit(make_frame(model["task"]), params)
-    save(pipeline, schema, f"{out}/model.skops", f"{out}/schema.json")
+    write_model(pipeline, f"{out}/model.skops")
     """
 )
 
@@ -137,11 +152,15 @@ def test_the_same_training_writes_the_same_bytes(tmp_path, task, family):
     """Trainings in two processes give one model file, byte for byte, so `dvc repro` reproduces
     the md5 in dvc.lock (skops alone names members after id() and stamps the write time)."""
     model = {"family": family, "params": SMALL[family]}
-    pipeline, schema = fit(make_frame(task), parse_params(make_params(task, model=model)))
-    save_model(pipeline, schema, tmp_path / "model.skops", tmp_path / "schema.json")
+    pipeline, _ = fit(make_frame(task), parse_params(make_params(task, model=model)))
+    write_model(pipeline, tmp_path / "model.skops")
     other = tmp_path / "other"
     other.mkdir()
-    script_args = [json.dumps({"task": task, "model": model}), str(other), str(Path(__file__).parent)]
+    script_args = [
+        json.dumps({"task": task, "model": model}),
+        str(other),
+        str(Path(__file__).parent),
+    ]
     subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, *script_args], check=True, timeout=300)
     assert (other / "model.skops").read_bytes() == (tmp_path / "model.skops").read_bytes()
 

@@ -1,9 +1,11 @@
-"""Command line of the package: ``python -m <package> <command>`` (the Makefile and dvc.yaml use it).
+"""Command line of the package: ``python -m <package> <command>`` (the Makefile and dvc.yaml
+use it).
 
-Each command is a ``cmd_`` function below (``cmd_simulate_current`` is ``simulate-current``), its
-docstring the help, and ``@command(base_name=dict(...))`` its options (``--base-name``). Every expected
-failure (bad params, bad data, missing files) is printed as one line that says what to fix, with exit
-code 2; outputs of earlier runs are left untouched.
+Each command is a ``cmd_`` function below (``cmd_simulate_current`` is ``simulate-current``),
+its docstring the help, and ``@command(base_name=dict(...))`` its options (``--base-name``).
+Commands read and write files through ``io`` (paths from ``paths``); the modules they call
+compute. Every expected failure (bad params, bad data, missing files) is printed as one line that
+says what to fix, with exit code 2; outputs of earlier runs are left untouched.
 """
 
 from __future__ import annotations
@@ -19,18 +21,44 @@ from typing import Any
 from . import evaluate, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
-from .data import load, read_csv
+from .data import load
+from .drift_summary import DriftSummary
 from .errors import UserError
 from .features import load_schema
-from .io import MODEL_FILE, SCHEMA_FILE, atomic_path, read_model, write_text
+from .io import (
+    atomic_path,
+    read_csv,
+    read_model,
+    read_text,
+    replace_csv_files,
+    write_csv,
+    write_frame,
+    write_json,
+    write_model,
+    write_text,
+)
+from .paths import (
+    DRIFT_REPORT_HTML,
+    DRIFT_SUMMARY_JSON,
+    DRIFT_SUMMARY_MD,
+    METRICS_FILE,
+    MODEL_FILE,
+    PARAMS_FILE,
+    PLOTS_DIR,
+    RETRAIN_PR_BODY,
+    SCHEMA_FILE,
+    TEST_FILE,
+    TRAIN_FILE,
+)
 from .split import split
 
-PROCESSED = Path("data/processed")
 SAMPLES = ("breast_cancer", "diabetes", "wine")
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], dict]] = {}
 
 
 def command(**options: dict[str, Any]) -> Callable:
+    """Registers a ``cmd_`` function as a command with these options."""
+
     def register(function: Callable) -> Callable:
         COMMANDS[function.__name__.removeprefix("cmd_").replace("_", "-")] = (function, options)
         return function
@@ -50,30 +78,38 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else load_params(args.params).data.path
     name = args.dataset or out.stem
     if name not in SAMPLES:
-        fix = (
-            "it is tracked by DVC, so get it with `dvc pull` (the DVC remote must be configured); "
-            "if nobody uploaded it yet, run `dvc push` where it was added"
-            if out.with_name(out.name + ".dvc").exists()
-            else "copy it back, or point data.path in params.yaml at your CSV"
-        )
-        missing = f"{out} is missing and is not a bundled sample: {fix}"
-        problem = f"no bundled dataset named {name!r}" if out.exists() else missing
-        raise UserError(f"{problem}; bundled datasets are {', '.join(SAMPLES)}")
+        raise UserError(f"{_not_a_sample(out, name)}; bundled datasets are {', '.join(SAMPLES)}")
     if out.exists() and not args.force:
         print(f"{out} exists; leaving it as it is (use --force to rewrite)")
         return
     frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv(frame, out)
     print(f"wrote {out}: {len(frame)} rows x {frame.shape[1]} columns ({name}, from scikit-learn)")
+
+
+def _not_a_sample(out: Path, name: str) -> str:
+    if out.exists():
+        return f"no bundled dataset named {name!r}"
+    if out.with_name(out.name + ".dvc").exists():
+        fix = (
+            "it is tracked by DVC, so get it with `dvc pull` (the DVC remote must be "
+            "configured); if nobody uploaded it yet, run `dvc push` where it was added"
+        )
+    else:
+        fix = "copy it back, or point data.path in params.yaml at your CSV"
+    return f"{out} is missing and is not a bundled sample: {fix}"
 
 
 @command()
 def cmd_check_params(args: argparse.Namespace) -> None:
-    """Validate params.yaml (model.params too: before `dvc repro` replaces any output)."""
+    """Validate params.yaml (model.params names too) before `dvc repro` replaces any output."""
     params = load_params(args.params)
-    train.make_estimator(params.data.task, params.model.family, params.model.seed, params.model.params)
-    print(f"{args.params}: valid ({params.data.task}, {params.model.family}, data {params.data.path})")
+    train.make_estimator(
+        params.data.task, params.model.family, params.model.seed, params.model.params
+    )
+    print(
+        f"{args.params}: valid ({params.data.task}, {params.model.family}, data {params.data.path})"
+    )
 
 
 @command()
@@ -81,18 +117,21 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     """Validate the data and split it into train/test."""
     params = load_params(args.params)
     train_rows, test_rows = split(load(params.data), params)
-    for name, frame in (("train.csv", train_rows), ("test.csv", test_rows)):
-        with atomic_path(PROCESSED / name) as tmp:
-            frame.to_csv(tmp, index=False)
-    print(f"prepared {len(train_rows)} train and {len(test_rows)} test rows from {params.data.path}")
+    write_csv(train_rows, TRAIN_FILE)
+    write_csv(test_rows, TEST_FILE)
+    print(
+        f"prepared {len(train_rows)} train and {len(test_rows)} test rows from {params.data.path}"
+    )
 
 
 @command()
 def cmd_train(args: argparse.Namespace) -> None:
     """Fit the model pipeline."""
-    params, rows = load_params(args.params), read_csv(PROCESSED / "train.csv")
+    params, rows = load_params(args.params), read_csv(TRAIN_FILE)
     pipeline, schema = train.fit(rows, params)
-    train.save(pipeline, schema)
+    # Each file replaces the previous one only once fully written.
+    write_model(pipeline, MODEL_FILE)
+    write_json(SCHEMA_FILE, schema.to_dict())
     dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
     print(
         f"trained {params.model.family} ({params.data.task}) on {len(rows)} rows: "
@@ -105,8 +144,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Write metrics.json and plots/."""
     model, schema = read_model(MODEL_FILE), load_schema(SCHEMA_FILE)
-    scores, plots = evaluate.evaluate(model, schema, read_csv(PROCESSED / "test.csv"))
-    evaluate.save(scores, plots)
+    scores, plots = evaluate.evaluate(model, schema, read_csv(TEST_FILE))
+    # Plots of the other task (an earlier run's) are removed.
+    replace_csv_files(PLOTS_DIR, plots, float_format="%.6g")
+    write_json(METRICS_FILE, scores)
     print("metrics: " + ", ".join(f"{name}={value:.4f}" for name, value in scores.items()))
 
 
@@ -117,10 +158,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 )
 def cmd_compare(args: argparse.Namespace) -> None:
     """Compare metrics, params, data and plots with a base git revision (Markdown)."""
-    report = build_report(args.base, args.base_name, load_params(args.params).evaluate.primary_metric)
+    report = build_report(
+        args.base, args.base_name, load_params(args.params).evaluate.primary_metric
+    )
     if args.output:
         write_text(args.output, report)
-    print(f"wrote {args.output} (compared with {args.base_name or args.base})" if args.output else report)
+    print(
+        f"wrote {args.output} (compared with {args.base_name or args.base})"
+        if args.output
+        else report
+    )
 
 
 @command(
@@ -132,28 +179,49 @@ def cmd_compare(args: argparse.Namespace) -> None:
 )
 def cmd_drift(args: argparse.Namespace) -> int:
     """Compare current data with the training data (exit 0 no drift, 1 drift, 2 error)."""
-    from .drift import EXIT_ERROR, run_drift
+    from .drift import check
 
     params = load_params(args.params)
-    if args.sources:  # what the scheduled workflow refreshes with `dvc update` (when they are imports)
+    if args.sources:  # what the scheduled workflow refreshes with `dvc update` (when imports)
         sources = [params.drift.current or params.data.path, params.data.path]
         print("\n".join(dict.fromkeys(map(str, sources))))
         return 0
     out_dir = Path(args.out or params.drift.output_dir)
-    summary = run_drift(params, args.current, args.reference, out_dir, html=not args.no_html)
-    if summary["verdict"] == "error":
-        print(f"error: {summary['error']}", file=sys.stderr)
-        return EXIT_ERROR
-    errors = sum(f["severity"] == "error" for f in summary["schema"]["findings"])
-    print(
-        f"{'DRIFT' if summary['exit_code'] else 'no drift'}: {summary['drifted_columns']} of "
-        f"{summary['columns_checked']} columns drifted ({summary['drifted_share']:.0%}; dataset drift at "
-        f">= {summary['drift_share_threshold']:.0%})" + (f"; {errors} schema error(s)" if errors else "")
+    summary, snapshot = check(params, args.current, args.reference)
+    save_drift_report(out_dir, summary, None if args.no_html else snapshot)
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return summary.exit_code
+    print(_drift_line(summary))
+    for finding in summary.findings:
+        print(f"  {finding.severity}: {finding.message}")
+    html = f", {DRIFT_REPORT_HTML}" if summary.report else ""
+    print(f"report: {out_dir}/ ({DRIFT_SUMMARY_MD}, {DRIFT_SUMMARY_JSON}{html})")
+    return summary.exit_code
+
+
+def save_drift_report(out_dir: Path, summary: DriftSummary, snapshot: Any) -> None:
+    """summary.json, summary.md and (with a snapshot) Evidently's report.html; an older
+    report.html goes, so the folder never mixes two runs."""
+    html = out_dir / DRIFT_REPORT_HTML
+    html.unlink(missing_ok=True)
+    if snapshot is not None:
+        with atomic_path(html) as tmp:
+            snapshot.save_html(str(tmp))
+        summary.report = str(html)
+    write_json(out_dir / DRIFT_SUMMARY_JSON, summary.to_dict())
+    write_text(out_dir / DRIFT_SUMMARY_MD, summary.to_markdown())
+
+
+def _drift_line(summary: DriftSummary) -> str:
+    """One line: the verdict, drifted columns and schema errors."""
+    verdict = "DRIFT" if summary.exit_code else "no drift"
+    line = (
+        f"{verdict}: {summary.drifted_columns} of {summary.columns_checked} columns drifted "
+        f"({summary.drifted_share:.0%}; dataset drift at >= {summary.drift_share_threshold:.0%})"
     )
-    for finding in summary["schema"]["findings"]:
-        print(f"  {finding['severity']}: {finding['message']}")
-    print(f"report: {out_dir}/ (summary.md, summary.json{', report.html' if summary.get('report') else ''})")
-    return summary["exit_code"]
+    errors = sum(finding.severity == "error" for finding in summary.findings)
+    return line + (f"; {errors} schema error(s)" if errors else "")
 
 
 @command(
@@ -166,17 +234,25 @@ def cmd_drift(args: argparse.Namespace) -> int:
 )
 def cmd_simulate_current(args: argparse.Namespace) -> None:
     """Write a demo current dataset sampled from the reference, shifted with --drift."""
-    from .drift import simulate_current, write_frame
+    from .drift import simulate_current
 
     params = load_params(args.params)
     source = Path(args.source or params.drift.reference)
     if not source.exists() and source == params.drift.reference:
         source = params.data.path  # not trained yet: sample the raw data
-    options = dict(drift=args.drift, seed=args.seed, rows=args.rows, shift=args.shift)
-    frame = simulate_current(read_csv(source, params.data.sep), **options, exclude=(params.data.target,))
+    frame = simulate_current(
+        read_csv(source, params.data.sep),
+        drift=args.drift,
+        seed=args.seed,
+        rows=args.rows,
+        shift=args.shift,
+        exclude=(params.data.target,),
+    )
     out = Path(args.out or params.drift.current or params.data.path)
     write_frame(frame, out, params.data.sep)
-    kind = f"shifted (--drift, {args.shift} sd)" if args.drift else "same distribution (--no-drift)"
+    kind = "same distribution (--no-drift)"
+    if args.drift:
+        kind = f"shifted (--drift, {args.shift} sd)"
     print(f"wrote {out}: {len(frame)} rows sampled from {source}, {kind}, seed {args.seed}")
 
 
@@ -184,11 +260,15 @@ def cmd_simulate_current(args: argparse.Namespace) -> None:
     base=dict(default="HEAD", help="git revision the model is compared with"),
     base_name=dict(default="main", help="its name in the text"),
     run_url=dict(help="link to the workflow run (drift report artifact)"),
-    out=dict(default="reports/drift/pr-body.md", help="where to write the body"),
+    out=dict(default=str(RETRAIN_PR_BODY), help="where to write the body"),
 )
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
-    """Title (printed) and body (written to --out) of the drift workflow's retraining pull request."""
-    title, body = retrain_pull_request(load_params(args.params), args.base, args.base_name, args.run_url)
+    """Title (printed) and body (written to --out) of the drift workflow's retraining PR."""
+    params = load_params(args.params)
+    drift_summary = read_text(params.drift.output_dir / DRIFT_SUMMARY_MD)
+    title, body = retrain_pull_request(
+        params, args.base, args.base_name, args.run_url, drift_summary
+    )
     write_text(args.out, body)
     print(title)
 
@@ -196,11 +276,17 @@ def cmd_retrain_pr(args: argparse.Namespace) -> None:
 @command(
     host=dict(default=os.environ.get("HOST", "0.0.0.0"), help="default: $HOST or 0.0.0.0"),
     port=dict(type=int, default=int(os.environ.get("PORT", "8000")), help="default: $PORT or 8000"),
-    model=dict(dest="model_path", type=Path, help="default: $MODEL_PATH or models/model.skops"),
-    schema=dict(dest="schema_path", type=Path, help="default: $SCHEMA_PATH or models/schema.json"),
-    max_batch_rows=dict(type=int, help="most records per request (default: $MAX_BATCH_ROWS or 10000)"),
-    prediction_log=dict(help="JSON-lines file (or -) for every prediction (default: $PREDICTION_LOG)"),
-    fast_path=dict(action=argparse.BooleanOptionalAction, help="forests: sum the trees without joblib (on)"),
+    model=dict(dest="model_path", type=Path, help=f"default: $MODEL_PATH or {MODEL_FILE}"),
+    schema=dict(dest="schema_path", type=Path, help=f"default: $SCHEMA_PATH or {SCHEMA_FILE}"),
+    max_batch_rows=dict(
+        type=int, help="most records per request (default: $MAX_BATCH_ROWS or 10000)"
+    ),
+    prediction_log=dict(
+        help="JSON-lines file (or -) for every prediction (default: $PREDICTION_LOG)"
+    ),
+    fast_path=dict(
+        action=argparse.BooleanOptionalAction, help="forests: sum the trees without joblib (on)"
+    ),
     access_log=dict(action="store_true", help="log every request"),
 )
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -214,8 +300,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--params", default=str(PARAMS_FILE), help=f"params file (default: {PARAMS_FILE})"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (function, options) in COMMANDS.items():
         subparser = commands.add_parser(name, help=function.__doc__.splitlines()[0])

@@ -1,9 +1,10 @@
 """Compare this working tree's model with a base git revision, as a Markdown report.
 
-DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``params diff`` and ``diff`` (data and
-model files); the base's plot CSVs come from ``git show``. This module presents them: metrics marked better
-or worse, the primary one first; changed params and files; Mermaid charts, which GitHub renders in a comment,
-each titled with its metric (the ROC line's cells average to the AUC: a changed AUC moves it).
+DVC states the facts, as JSON against the base: ``dvc metrics diff``, ``params diff`` and ``diff``
+(data and model files); the base's plot CSVs come from ``git show``. This module presents them:
+metrics marked better or worse (direction from ``config.METRICS``), the primary one first; changed
+params and files; Mermaid charts, which GitHub renders in a comment, each titled with its metric
+(the ROC line's cells average to the AUC: a changed AUC moves it).
 """
 
 from __future__ import annotations
@@ -19,37 +20,52 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Params
+from .config import Params, lower_is_better
 from .errors import UserError
-from .evaluate import LOWER_IS_BETTER, METRICS_FILE, PLOTS_DIR
+from .paths import METRICS_FILE, all_plot_files
 
 COLOURS = {"#9ca3af": "grey", "#2563eb": "blue", "#16a34a": "green"}
 GREY, BLUE, GREEN = COLOURS
 CELLS, BINS, TOLERANCE = 20, 10, 1e-9
-MARKS = dict(
-    better="🟢 better", worse="🔴 worse", unchanged="⚪ unchanged", new="🆕 new", removed="✖️ removed"
-)
+MARKS = {
+    "better": "🟢 better",
+    "worse": "🔴 worse",
+    "unchanged": "⚪ unchanged",
+    "new": "🆕 new",
+    "removed": "✖️ removed",
+}
+PlotSide = tuple[pd.DataFrame, str, str]  # a plot file of one side, its label and its colour
 
 
 def _run(*args: str) -> str:
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
-        cause = [line for line in result.stderr.splitlines() if line.strip()] or [f"exit {result.returncode}"]
+        cause = [line for line in result.stderr.splitlines() if line.strip()] or [
+            f"exit {result.returncode}"
+        ]
         raise UserError(f"`{' '.join(args)}` failed: {cause[-1]}")
     return result.stdout
 
 
 def dvc_diff(*args: str) -> Any:
-    """``dvc <args> --json``; for metrics and params, its (name, {old, new}) pairs over all files."""
+    """``dvc <args> --json``; for metrics and params, its (name, {old, new}) pairs over all
+    files."""
     diff = json.loads(_run(sys.executable, "-m", "dvc", *args, "--json") or "{}")
-    return diff if args[0] == "diff" else [item for entries in diff.values() for item in entries.items()]
+    return (
+        diff
+        if args[0] == "diff"
+        else [item for entries in diff.values() for item in entries.items()]
+    )
 
 
 def resolve_rev(rev: str) -> str:
     try:
         return _run("git", "rev-parse", "--verify", "--quiet", rev + "^{commit}").strip()
     except UserError:
-        fix = "fetch it (in CI: actions/checkout with fetch-depth: 0) or name another branch or commit"
+        fix = (
+            "fetch it (in CI: actions/checkout with fetch-depth: 0) or name another branch "
+            "or commit"
+        )
         raise UserError(f"base revision {rev!r} is not in this git repository: {fix}") from None
 
 
@@ -66,7 +82,7 @@ class MetricRow:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.name.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+        return lower_is_better(self.name)
 
     @property
     def label(self) -> str:
@@ -82,12 +98,21 @@ class MetricRow:
         return "better" if (self.delta < 0) == self.lower_is_better else "worse"
 
 
+def _number(value: Any) -> float | None:
+    """A metric's value, or None for anything that is not a number (booleans included)."""
+    return value if type(value) in (int, float) else None
+
+
 def metric_rows(sha: str, primary: str | None) -> list[MetricRow]:
     """Every metric of ``dvc metrics diff --all``, the primary one first."""
-    number = lambda v: v if type(v) in (int, float) else None  # noqa: E731
-    pairs = dvc_diff("metrics", "diff", "--all", sha)
-    rows = [MetricRow(k, number(v.get("old")), number(v.get("new")), k == primary) for k, v in pairs]
-    return sorted((r for r in rows if (r.base, r.new) != (None, None)), key=lambda r: (not r.primary, r.name))
+    rows = []
+    for name, change in dvc_diff("metrics", "diff", "--all", sha):
+        row = MetricRow(
+            name, _number(change.get("old")), _number(change.get("new")), name == primary
+        )
+        if (row.base, row.new) != (None, None):
+            rows.append(row)
+    return sorted(rows, key=lambda row: (not row.primary, row.name))
 
 
 def fmt(value: Any) -> str:
@@ -110,127 +135,244 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*head, *(f"| {' | '.join(row)} |" for row in rows), ""]
 
 
-def mermaid_chart(heading: str, title: str, x_axis: str, y_axis: str, series: list[tuple]) -> list[str]:
-    """A heading, a Mermaid xychart-beta and its legend; ``series``: (line|bar, label, colour, values)."""
+def mermaid_chart(
+    heading: str, title: str, x_axis: str, y_axis: str, series: list[tuple]
+) -> list[str]:
+    """A heading, a Mermaid xychart-beta and its legend; ``series``: (line|bar, label, colour,
+    values)."""
     colours = ", ".join(colour for _, _, colour, _ in series)
     palette = json.dumps({"themeVariables": {"xyChart": {"plotColorPalette": colours}}})
-    lines = [f"#### {heading}", "", "```mermaid", "---", f"config: {palette}", "---", "xychart-beta"]
+    lines = [
+        f"#### {heading}",
+        "",
+        "```mermaid",
+        "---",
+        f"config: {palette}",
+        "---",
+        "xychart-beta",
+    ]
     lines += [f'  title "{title}"', f"  x-axis {x_axis}", f"  y-axis {y_axis}"]
-    lines += [f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(vs))}]" for kind, _, _, vs in series]
+    lines += [
+        f"  {kind} [{', '.join(f'{v:.4g}' for v in np.nan_to_num(vs))}]"
+        for kind, _, _, vs in series
+    ]
     legend = ", ".join(f"{COLOURS[colour]}: {label}" for _, label, colour, _ in series)
     return [*lines, "```", f"<sub>{legend}</sub>", ""]
 
 
 def roc_cells(frame: pd.DataFrame, cells: int = CELLS) -> list[float]:
-    """Mean true-positive rate of the (piecewise linear) ROC curve per even cell of false-positive rate."""
+    """Mean true-positive rate of the (piecewise linear) ROC curve per even cell of
+    false-positive rate."""
     frame = frame.sort_values(["fpr", "tpr"])
-    fpr, tpr, grid = frame["fpr"].to_numpy(float), frame["tpr"].to_numpy(float), np.linspace(0, 1, cells + 1)
-    x, y = np.concatenate([fpr, grid]), np.concatenate([tpr, np.interp(grid, fpr, tpr)])
-    x, y = x[np.lexsort((y, x))], y[np.lexsort((y, x))]
-    area = np.concatenate([[0.0], np.cumsum(np.diff(x) * (y[1:] + y[:-1]) / 2)])  # the AUC up to each x
+    fpr = frame["fpr"].to_numpy(float)
+    tpr = frame["tpr"].to_numpy(float)
+    grid = np.linspace(0, 1, cells + 1)
+    # The curve's points and the grid's, ordered by false-positive rate.
+    x = np.concatenate([fpr, grid])
+    y = np.concatenate([tpr, np.interp(grid, fpr, tpr)])
+    order = np.lexsort((y, x))
+    x, y = x[order], y[order]
+    # The area under the curve up to each x (trapezoids).
+    area = np.concatenate([[0.0], np.cumsum(np.diff(x) * (y[1:] + y[:-1]) / 2)])
     return list(np.diff(np.interp(grid, x, area)) * cells)
 
 
-def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str) -> list[str]:
-    def both(name: str, *columns: str) -> list[tuple[pd.DataFrame, str, str]]:
-        sides = zip(plots[name], (base_name, "this PR"), (GREY, BLUE), strict=True)
-        return [(f, label, c) for f, label, c in sides if f is not None and set(columns) <= set(f.columns)]
+class Plots:
+    """The plot files of the base and of this PR, turned into report sections."""
 
-    def title(text: str, metric: str) -> str:  # "ROC curve (roc_auc main 0.9937 → 0.9922)"
-        row = next((r for r in rows if r.name == metric and r.new is not None), None)
-        before = f"{base_name} {fmt(row.base)} → " if row and row.base is not None else ""
-        return f"{text} ({metric} {before}{fmt(row.new)})" if row else text
+    def __init__(self, plots: dict[str, list], rows: list[MetricRow], base_name: str) -> None:
+        self.plots = plots
+        self.rows = rows
+        self.base_name = base_name
 
-    lines, axis = [], lambda name, values: f'"{name}" [' + ", ".join(f'"{v:.3g}"' for v in values) + "]"
-    if roc := both("roc.csv", "fpr", "tpr"):
-        series = [("line", label, c, roc_cells(f)) for f, label, c in roc]
-        x_axis, y_axis = f'"false positive rate, {CELLS} cells" 0 --> 1', '"mean true positive rate" 0 --> 1'
-        lines += mermaid_chart("ROC curve", title("ROC curve", "roc_auc"), x_axis, y_axis, series)
-    if confusion := both("confusion.csv", "actual", "predicted"):
-        counts = [pd.crosstab(f["actual"].astype(str), f["predicted"].astype(str)) for f, _, _ in confusion]
+    def sides(self, name: str, *columns: str) -> list[PlotSide]:
+        """The sides (base, then this PR) that have the plot file ``name`` with ``columns``."""
+        sides = zip(
+            self.plots.get(name, [None, None]),
+            (self.base_name, "this PR"),
+            (GREY, BLUE),
+            strict=True,
+        )
+        return [
+            (frame, label, colour)
+            for frame, label, colour in sides
+            if frame is not None and set(columns) <= set(frame.columns)
+        ]
+
+    def title(self, text: str, metric: str) -> str:
+        """``text`` with the metric's change, e.g. "ROC curve (roc_auc main 0.9937 → 0.9922)"."""
+        row = next((r for r in self.rows if r.name == metric and r.new is not None), None)
+        if row is None:
+            return text
+        before = f"{self.base_name} {fmt(row.base)} → " if row.base is not None else ""
+        return f"{text} ({metric} {before}{fmt(row.new)})"
+
+    def sections(self) -> list[str]:
+        return self.roc() + self.confusion() + self.predictions() + self.residuals()
+
+    def roc(self) -> list[str]:
+        sides = self.sides("roc.csv", "fpr", "tpr")
+        if not sides:
+            return []
+        series = [("line", label, colour, roc_cells(frame)) for frame, label, colour in sides]
+        x_axis = f'"false positive rate, {CELLS} cells" 0 --> 1'
+        y_axis = '"mean true positive rate" 0 --> 1'
+        title = self.title("ROC curve", "roc_auc")
+        return mermaid_chart("ROC curve", title, x_axis, y_axis, series)
+
+    def confusion(self) -> list[str]:
+        sides = self.sides("confusion.csv", "actual", "predicted")
+        if not sides:
+            return []
+        counts = [
+            pd.crosstab(frame["actual"].astype(str), frame["predicted"].astype(str))
+            for frame, _, _ in sides
+        ]
         classes = sorted(set().union(*(set(c.index) | set(c.columns) for c in counts)))
-        cell = lambda c, a, p: int(c.at[a, p]) if a in c.index and p in c.columns else 0  # noqa: E731
+        body = [[f"`{a}`", *(_confusion_cell(counts, a, p) for p in classes)] for a in classes]
+        if len(counts) == 2:
+            note = f"Each cell: this PR (change from {self.base_name})."
+        else:
+            note = "This PR's counts."
+        lines = ["#### Confusion matrix", ""]
+        lines += [f"Rows: actual class, columns: predicted class. {note}", ""]
+        return lines + table(["actual \\ predicted", *(f"`{p}`" for p in classes)], body)
 
-        def text(a: str, p: str) -> str:
-            change = cell(counts[1], a, p) - cell(counts[0], a, p) if len(counts) == 2 else 0
-            now = cell(counts[-1], a, p)
-            return (f"**{now}**" if a == p else str(now)) + (f" ({change:+d})" if change else "")
-
-        body = [[f"`{a}`", *(text(a, p) for p in classes)] for a in classes]
-        note = f"Each cell: this PR (change from {base_name})." if len(counts) == 2 else "This PR's counts."
-        lines += ["#### Confusion matrix", "", f"Rows: actual class, columns: predicted class. {note}", ""]
-        lines += table(["actual \\ predicted", *(f"`{p}`" for p in classes)], body)
-    if predictions := both("predictions.csv", "actual", "predicted"):
-        actual = np.concatenate([f["actual"].to_numpy(float) for f, _, _ in predictions])
+    def predictions(self) -> list[str]:
+        sides = self.sides("predictions.csv", "actual", "predicted")
+        if not sides:
+            return []
+        actual = np.concatenate([frame["actual"].to_numpy(float) for frame, _, _ in sides])
         edges = np.linspace(actual.min(), actual.max(), BINS + 1)
         centres = list((edges[:-1] + edges[1:]) / 2)
         series = [("line", "ideal (predicted = actual)", GREEN, centres)]
-        for f, label, c in predictions:  # mean prediction per range of actual values
-            bins = np.clip(np.digitize(f["actual"].to_numpy(float), edges[1:-1]), 0, BINS - 1)
-            means = f["predicted"].astype(float).groupby(bins).mean().reindex(range(BINS))
-            series.append(("line", label, c, list(means.interpolate(limit_direction="both"))))
-        heading = title("Mean prediction per range of actual values", "rmse")
-        lines += mermaid_chart("Predicted vs actual", heading, axis("actual", centres), '"predicted"', series)
-    if residuals := both("residuals.csv", "residual"):
-        spread = max(float(f["residual"].abs().max()) for f, _, _ in residuals) or 1.0
+        for frame, label, colour in sides:  # mean prediction per range of actual values
+            bins = np.clip(np.digitize(frame["actual"].to_numpy(float), edges[1:-1]), 0, BINS - 1)
+            means = frame["predicted"].astype(float).groupby(bins).mean().reindex(range(BINS))
+            series.append(("line", label, colour, list(means.interpolate(limit_direction="both"))))
+        title = self.title("Mean prediction per range of actual values", "rmse")
+        x_axis = _axis("actual", centres)
+        return mermaid_chart("Predicted vs actual", title, x_axis, '"predicted"', series)
+
+    def residuals(self) -> list[str]:
+        sides = self.sides("residuals.csv", "residual")
+        if not sides:
+            return []
+        spread = max(float(frame["residual"].abs().max()) for frame, _, _ in sides) or 1.0
         edges = np.linspace(-spread, spread, BINS + 1)
-        counts = [list(np.histogram(f["residual"], edges)[0]) for f, _, _ in residuals]
+        counts = [list(np.histogram(frame["residual"], edges)[0]) for frame, _, _ in sides]
         series = [("bar", "this PR (bars)", BLUE, counts[-1])]
-        series += [("line", f"{base_name} (line)", GREY, counts[0])] if len(counts) == 2 else []
-        heading, centres = title("Residuals (actual - predicted)", "mae"), (edges[:-1] + edges[1:]) / 2
-        lines += mermaid_chart(
-            "Residual distribution", heading, axis("residual", centres), '"test rows"', series
-        )
-    return lines
+        if len(counts) == 2:
+            series.append(("line", f"{self.base_name} (line)", GREY, counts[0]))
+        title = self.title("Residuals (actual - predicted)", "mae")
+        x_axis = _axis("residual", (edges[:-1] + edges[1:]) / 2)
+        return mermaid_chart("Residual distribution", title, x_axis, '"test rows"', series)
+
+
+def _axis(name: str, values: Any) -> str:
+    """A Mermaid x-axis of categories: ``"name" ["1.5", "2.5", ...]``."""
+    return f'"{name}" [' + ", ".join(f'"{value:.3g}"' for value in values) + "]"
+
+
+def _confusion_cell(counts: list[pd.DataFrame], actual: str, predicted: str) -> str:
+    """This PR's count (bold on the diagonal) and its change from the base, if any."""
+
+    def count(frame: pd.DataFrame) -> int:
+        if actual in frame.index and predicted in frame.columns:
+            return int(frame.at[actual, predicted])
+        return 0
+
+    now = count(counts[-1])
+    change = now - count(counts[0]) if len(counts) == 2 else 0
+    text = f"**{now}**" if actual == predicted else str(now)
+    return text + (f" ({change:+d})" if change else "")
+
+
+def plot_sections(plots: dict[str, list], rows: list[MetricRow], base_name: str) -> list[str]:
+    return Plots(plots, rows, base_name).sections()
+
+
+def _git_show(sha: str, path: Path) -> str:
+    """The file at ``path`` in commit ``sha``; empty when it is not there."""
+    shown = subprocess.run(
+        ["git", "show", f"{sha}:{path.as_posix()}"], capture_output=True, text=True
+    )
+    return shown.stdout if shown.returncode == 0 else ""
 
 
 def _plots(sha: str) -> dict[str, list[pd.DataFrame | None]]:
-    """The plot CSVs of the base (``git show``) and of the working tree."""
+    """The plot CSVs of the base (``git show``) and of the working tree, by file name."""
     plots = {}
-    for name in ("roc.csv", "confusion.csv", "predictions.csv", "residuals.csv"):
-        path = PLOTS_DIR / name
-        shown = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], capture_output=True, text=True)
-        texts = [shown.stdout if shown.returncode == 0 else "", path.read_text() if path.is_file() else ""]
-        plots[name] = [pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts]
+    for path in all_plot_files():
+        texts = [_git_show(sha, path), path.read_text() if path.is_file() else ""]
+        plots[path.name] = [
+            pd.read_csv(io.StringIO(text)) if text.strip() else None for text in texts
+        ]
     return plots
 
 
-def build_report(base: str, base_name: str | None = None, primary: str | None = None) -> str:
-    """The Markdown report comparing the working tree (the current folder) with git revision ``base``."""
-    sha, base_name = resolve_rev(base), base_name or base
-    if not Path(METRICS_FILE).is_file():
-        raise UserError(f"{METRICS_FILE} is missing in the working tree: run `make repro` first")
-    rows, name = metric_rows(sha, primary), f"`{base_name}`"
-    lines = [f"## Model report: this pull request vs {name} ({sha[:7]})", ""]
+def _headline(rows: list[MetricRow], name: str) -> list[str]:
+    """The primary metric's change, or a note when the base has no metrics yet."""
     if rows and rows[0].primary and rows[0].base is not None:
         head = rows[0]
         change = f"{fmt(head.base)} → {fmt(head.new)} ({fmt_delta(head)}) {MARKS[head.verdict]}"
-        lines.append(f"Primary metric **{head.name}**: {change}")
-    elif all(r.base is None for r in rows):
-        lines.append(f"{name} has no `{METRICS_FILE}` yet: every metric below is new.")
+        return [f"Primary metric **{head.name}**: {change}"]
+    if all(row.base is None for row in rows):
+        return [f"{name} has no `{METRICS_FILE}` yet: every metric below is new."]
+    return []
+
+
+def _params_section(sha: str, name: str) -> list[str]:
+    changes = dvc_diff("params", "diff", sha)
+    params = [[f"`{key}`", fmt(v.get("old")), fmt(v.get("new"))] for key, v in changes]
+    lines = ["### Params\n"]
+    if not params:
+        return [*lines, "No param changed.", ""]
+    return lines + table(["param", name, "this PR"], params)
+
+
+def _files_section(sha: str) -> list[str]:
+    files = dvc_diff("diff", "--show-hash", sha)
+    data = []
+    for change in ("added", "deleted", "modified", "renamed"):
+        for entry in files.get(change, []):
+            hashes = entry.get("hash", {})
+            data.append(
+                [f"`{entry['path']}`", change, fmt(hashes.get("old")), fmt(hashes.get("new"))]
+            )
+    if not data:
+        return []
+    return ["### Data and model files (DVC)", "", *table(["file", "change", "before", "now"], data)]
+
+
+def build_report(base: str, base_name: str | None = None, primary: str | None = None) -> str:
+    """The Markdown report comparing the working tree (the current folder) with git revision
+    ``base``."""
+    sha, base_name = resolve_rev(base), base_name or base
+    if not METRICS_FILE.is_file():
+        raise UserError(f"{METRICS_FILE} is missing in the working tree: run `make repro` first")
+    rows, name = metric_rows(sha, primary), f"`{base_name}`"
+    lines = [
+        f"## Model report: this pull request vs {name} ({sha[:7]})",
+        "",
+        *_headline(rows, name),
+    ]
     body = [[r.label, fmt(r.base), fmt(r.new), fmt_delta(r), MARKS[r.verdict]] for r in rows]
     lines += ["", "### Metrics", "", *table(["metric", name, "this PR", "change", ""], body)]
-    params = [[f"`{k}`", fmt(v.get("old")), fmt(v.get("new"))] for k, v in dvc_diff("params", "diff", sha)]
-    lines.append("### Params\n")
-    lines += table(["param", name, "this PR"], params) if params else ["No param changed.", ""]
-    files = dvc_diff("diff", "--show-hash", sha)
-    data = [
-        [f"`{e['path']}`", change, fmt(e.get("hash", {}).get("old")), fmt(e.get("hash", {}).get("new"))]
-        for change in ("added", "deleted", "modified", "renamed")
-        for e in files.get(change, [])
-    ]
-    if data:
-        lines += ["### Data and model files (DVC)", "", *table(["file", "change", "before", "now"], data)]
-    lines += ["### Plots", "", *sections] if (sections := plot_sections(_plots(sha), rows, base_name)) else []
+    lines += _params_section(sha, name) + _files_section(sha)
+    sections = plot_sections(_plots(sha), rows, base_name)
+    if sections:
+        lines += ["### Plots", "", *sections]
     note = "Facts from `dvc metrics diff`, `dvc params diff` and `dvc diff` against the base"
-    return "\n".join([*lines, f"<sub>{note}; the full plot files are in this run's artifacts.</sub>", ""])
+    lines.append(f"<sub>{note}; the full plot files are in this run's artifacts.</sub>")
+    return "\n".join([*lines, ""])
 
 
 RETRAIN_TEXT = """## Retraining after data drift
 
-The scheduled drift check found drift in the current data. This pull request retrains the model on the
-refreshed data (`dvc repro`): the new data version (`.dvc`), `dvc.lock`, metrics and plots; the new data
-and model are in the DVC remote when one is configured.
+The scheduled drift check found drift in the current data. This pull request retrains the model
+on the refreshed data (`dvc repro`): the new data version (`.dvc`), `dvc.lock`, metrics and plots;
+the new data and model are in the DVC remote when one is configured.
 """
 WORSE_TEXT = """> [!WARNING]
 > **The retrained model is worse than `{base}` on the primary metric**: {line}.
@@ -238,20 +380,40 @@ WORSE_TEXT = """> [!WARNING]
 """
 
 
-def retrain_pull_request(params: Params, base: str, base_name: str, run_url: str | None) -> tuple[str, str]:
-    """Title and body of the drift workflow's retraining pull request: the drift summary, a link to the
-    run and the model report; the title says when the retrained model is worse on the primary metric."""
-    primary, summary = params.evaluate.primary_metric, params.drift.output_dir / "summary.md"
+def _primary_change(base: str, base_name: str, primary: str) -> tuple[str, MetricRow | None]:
+    """The model report, and the primary metric's row when both sides have it."""
     try:
-        report, rows = build_report(base, base_name, primary), metric_rows(resolve_rev(base), primary)
-        row = next((r for r in rows if r.primary and r.delta is not None), None)
+        report = build_report(base, base_name, primary)
+        rows = metric_rows(resolve_rev(base), primary)
     except UserError as exc:
-        report, row = f"_The metrics could not be compared with `{base_name}`: {exc}_", None
-    line = f"{primary} {fmt(row.base)} → {fmt(row.new)}" if row else f"no `{primary}` to compare"
-    worse = row is not None and row.verdict == "worse"
-    title = f"WORSE than {base_name} on {primary} ({line})" if worse else line
-    title += f" ({row.verdict} vs {base_name})" if row and not worse else ""
-    body = [RETRAIN_TEXT, WORSE_TEXT.format(base=base_name, line=line) if worse else ""]
-    body += [f"Drift report (HTML, artifact `drift-report`) and logs: {run_url}\n"] if run_url else []
-    body += [summary.read_text(encoding="utf-8") if summary.is_file() else "", report.strip() + "\n"]
-    return f"Retrain on drifted data: {title}", "\n".join(part for part in body if part)
+        return f"_The metrics could not be compared with `{base_name}`: {exc}_", None
+    return report, next((r for r in rows if r.primary and r.delta is not None), None)
+
+
+def _retrain_title(primary: str, base_name: str, row: MetricRow | None) -> str:
+    if row is None:
+        return f"no `{primary}` to compare"
+    line = f"{primary} {fmt(row.base)} → {fmt(row.new)}"
+    if row.verdict == "worse":
+        return f"WORSE than {base_name} on {primary} ({line})"
+    return f"{line} ({row.verdict} vs {base_name})"
+
+
+def retrain_pull_request(
+    params: Params, base: str, base_name: str, run_url: str | None, drift_summary: str | None
+) -> tuple[str, str]:
+    """Title and body of the drift workflow's retraining pull request: the drift summary
+    (summary.md's text), a link to the run and the model report; the title says when the
+    retrained model is worse on the primary metric."""
+    primary = params.evaluate.primary_metric
+    report, row = _primary_change(base, base_name, primary)
+    body = [RETRAIN_TEXT]
+    if row is not None and row.verdict == "worse":
+        line = f"{primary} {fmt(row.base)} → {fmt(row.new)}"
+        body.append(WORSE_TEXT.format(base=base_name, line=line))
+    if run_url:
+        body.append(f"Drift report (HTML, artifact `drift-report`) and logs: {run_url}\n")
+    if drift_summary:
+        body.append(drift_summary)
+    body.append(report.strip() + "\n")
+    return f"Retrain on drifted data: {_retrain_title(primary, base_name, row)}", "\n".join(body)

@@ -3,6 +3,7 @@ the run with a message that names the key (for example ``data.task``) and what i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -10,14 +11,49 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import UserError
+from .paths import DRIFT_DIR, PARAMS_FILE, TRAIN_FILE
 
-PARAMS_FILE = Path("params.yaml")
 
-METRICS = {
-    "classification": ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss"),
-    "regression": ("r2", "rmse", "mae"),
-}
-NoneIsEmpty = BeforeValidator(lambda value: {} if value is None else value)  # `key:` with no value
+@dataclass(frozen=True)
+class Metric:
+    """A score that evaluation writes to metrics.json and a comparison marks better or worse."""
+
+    name: str
+    task: str
+    lower_is_better: bool = False
+
+
+# The one list of metrics: evaluation computes these, primary_metric names one of them, and the
+# pull-request report reads the direction from here.
+METRICS = (
+    Metric("accuracy", "classification"),
+    Metric("f1", "classification"),
+    Metric("precision", "classification"),
+    Metric("recall", "classification"),
+    Metric("roc_auc", "classification"),
+    Metric("log_loss", "classification", lower_is_better=True),
+    Metric("r2", "regression"),
+    Metric("rmse", "regression", lower_is_better=True),
+    Metric("mae", "regression", lower_is_better=True),
+)
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return tuple(metric.name for metric in METRICS if metric.task == task)
+
+
+def lower_is_better(name: str) -> bool:
+    """The direction of a metric; ``name`` may be nested in metrics.json (``test.rmse``)."""
+    short = name.rsplit(".", 1)[-1]
+    return any(metric.name == short and metric.lower_is_better for metric in METRICS)
+
+
+def _none_is_empty(value: Any) -> Any:
+    """A section key written with no value (``columns:``) means an empty mapping."""
+    return {} if value is None else value
+
+
+NoneIsEmpty = BeforeValidator(_none_is_empty)
 
 
 class _Section(BaseModel):
@@ -55,20 +91,25 @@ class EvaluateParams(_Section):
 DriftMethod = Literal["auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
 
 
-class DriftColumnParams(_Section):  # one column's test (drift.columns); the drift section's: the default
+class DriftColumnParams(_Section):
+    """One column's test (drift.columns); in the drift section itself: the default test."""
+
     method: DriftMethod = "auto"
     threshold: float | None = Field(default=None, gt=0.0)
 
 
-class DriftParams(DriftColumnParams):  # each key is explained in params.yaml's drift section
+class DriftParams(DriftColumnParams):
+    """The drift check; each key is explained in params.yaml's drift section."""
+
     current: Path | None = None  # None: data.path
     format: Literal["auto", "csv", "parquet", "predictions"] = "auto"
-    reference: Path = Path("data/processed/train.csv")
+    reference: Path = TRAIN_FILE
     drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
     columns: Annotated[dict[str, DriftColumnParams], NoneIsEmpty] = {}
-    sample_rows: int = Field(default=50_000, ge=1_001)  # over 1000: Evidently's methods for all rows
+    # Over 1000, so that Evidently picks the same methods as on all rows.
+    sample_rows: int = Field(default=50_000, ge=1_001)
     seed: int = 42
-    output_dir: Path = Path("reports/drift")
+    output_dir: Path = DRIFT_DIR
 
 
 class Params(_Section):
@@ -82,7 +123,7 @@ class Params(_Section):
     drift: DriftParams = DriftParams()
 
     def model_post_init(self, __context: Any) -> None:
-        allowed = METRICS[self.data.task]
+        allowed = metric_names(self.data.task)
         if self.evaluate.primary_metric not in allowed:
             raise UserError(
                 f"params.yaml: evaluate.primary_metric is {self.evaluate.primary_metric!r}, "

@@ -1,20 +1,16 @@
 """Data drift: compare current data with the data the deployed model was trained on.
 
 pyarrow reads the reference (``drift.reference``, the training split; column kinds from
-``models/schema.json`` when present) and the current data (``drift.current``: CSV, Parquet or prediction
-logs) in one pass each, into a seeded uniform sample of at most ``drift.sample_rows`` rows. After our
-schema checks, Evidently's ``DataDriftPreset`` runs ONCE on the samples (``drift.method``/``threshold``/
-``columns`` are its options): that one snapshot gives every number of ``report.html``, ``summary.json``
-and ``summary.md``. Exit codes: 0 no drift, 1 drift (or a schema error such as a missing column), 2 error.
+``models/schema.json`` when present) and the current data (``drift.current``: CSV, Parquet or
+prediction logs) into seeded samples (``drift_sources``). After our schema checks, Evidently's
+``DataDriftPreset`` runs ONCE on the samples (``drift.method``/``threshold``/``columns`` are its
+options): that one snapshot gives every number of ``report.html`` and of the summary
+(``drift_summary``). Exit codes: 0 no drift, 1 drift (or a schema error such as a missing
+column), 2 error.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import gzip
-import itertools
-import json
 import threading
 import traceback
 import warnings
@@ -24,376 +20,356 @@ from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from .config import DriftMethod, Params
+from .drift_sources import Table, read_source
+from .drift_summary import ColumnDrift, DriftSummary, Finding, Side
 from .errors import UserError
 from .features import load_schema, to_numbers
-from .io import SCHEMA_FILE, atomic_path, write_json, write_text
+from .paths import SCHEMA_FILE
 
-EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-MD_MAX_ROWS = 25  # summary.md lists at most this many columns (summary.json has them all)
-HINTS = {
-    "reference": "train first (`make repro`, or `dvc pull` to fetch the outputs of the last training)",
-    "current": "refresh it (`dvc update`/`dvc pull`, or `python -m {package} simulate-current` for a demo) "
-    "or fix drift.current in params.yaml",
-}
+KNOWN_CATEGORIES_LIMIT = 50  # above: high-cardinality text, whose new values are no news
 
 
 @dataclass
-class Table:
-    source: str
-    rows: int  # rows in the whole source
-    sample: pd.DataFrame  # a seeded uniform sample of at most sample_rows of them
+class Typed:
+    """The reference and current columns as Evidently gets them, and what the checks found."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    findings: list[Finding]
+    decided: list[str]  # columns that a schema error decides (as drifted)
 
 
-def finding(severity: str, kind: str, message: str, column: str | None = None) -> dict[str, Any]:
-    """A schema finding; severity "error" counts as drift, "warning" does not."""
-    return {"severity": severity, "kind": kind, "message": message, "column": column}
-
-
-def _sample(batches: Any, k: int, seed: int) -> tuple[pd.DataFrame, int]:
-    """The ``k`` rows with the smallest seeded random keys (a uniform sample) and the row count."""
-    rng, kept, keys, rows, cutoff = np.random.default_rng(seed), [], [], 0, 1.0
-    for batch in batches:
-        draw, rows = rng.random(batch.num_rows), rows + batch.num_rows
-        chosen = np.flatnonzero(draw < cutoff)  # later rows need a key below the k-th smallest so far
-        kept.append(pa.Table.from_batches([batch]).take(chosen))
-        keys.append(draw[chosen])
-        if sum(map(len, keys)) > 2 * k:
-            table, key = pa.concat_tables(kept, promote_options="default"), np.concatenate(keys)
-            best = np.argsort(key, kind="stable")[:k]
-            kept, keys, cutoff = [table.take(best)], [key[best]], float(key[best].max())
-    if not kept:
-        return pd.DataFrame(), rows
-    table = pa.concat_tables(kept, promote_options="default").take(np.argsort(np.concatenate(keys))[:k])
-    for i, column in enumerate(table.columns):  # text columns that are all numbers: Arrow's fast cast
-        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            table = table.set_column(i, table.field(i).name, column.cast(pa.float64()))
-    return table.to_pandas(), rows
-
-
-def _format(path: Path, declared: str = "auto") -> str:
-    if declared != "auto":
-        return "logs" if declared == "predictions" else declared
-    name = path.name.lower().removesuffix(".gz")
-    logs = path.is_dir() or name.endswith((".jsonl", ".ndjson", ".json"))
-    return "logs" if logs else "parquet" if name.endswith((".parquet", ".pq")) else "csv"
-
-
-def _records(line: str) -> list[dict]:
-    """Feature records, values as text, of a log line: ``{"features": ...}``, ``instances``, ``inputs``,
-    a list of records or one record (none if the line is not JSON)."""
-    with contextlib.suppress(json.JSONDecodeError):
-        value = json.loads(line)
-        if isinstance(value, dict):
-            value = next((value[k] for k in ("features", "instances", "inputs") if k in value), value)
-        items = [item for item in (value if isinstance(value, list) else [value]) if isinstance(item, dict)]
-        return [{k: str(v) for k, v in item.items() if v is not None} for item in items]
-    return []
-
-
-def _log_records(path: Path, findings: list[dict]):
-    """The records of the prediction logs at ``path``: a file or a folder of them, gzipped or not."""
-    bad, files = [], sorted(p for p in path.rglob("*") if p.is_file() and _format(p) == "logs")
-    for file in files if path.is_dir() else [path]:
-        try:
-            with (gzip.open if file.name.endswith(".gz") else open)(file, "rt", encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    records = _records(line)
-                    bad += [] if records or not line.strip() else [f"{file}:{number}"]
-                    yield from records
-        except (OSError, UnicodeDecodeError, EOFError) as exc:
-            raise UserError(f"cannot read prediction log {file}: {exc}") from None
-    if bad:
-        message = f"{len(bad)} log line(s) hold no feature record and were skipped (first: {bad[0]})"
-        findings.append(finding("warning", "unreadable_log_lines", message))
-
-
-def _batches(path: Path, fmt: str, sep: str, findings: list[dict], chunk: int = 50_000):
-    """The source as Arrow record batches (every CSV and log value as text)."""
-    if fmt == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(65_536)
-    elif fmt == "logs":
-        records = _log_records(path, findings)
-        while batch := list(itertools.islice(records, chunk)):
-            yield pa.RecordBatch.from_pandas(pd.DataFrame.from_records(batch), preserve_index=False)
-    else:
-        with open(path, newline="", encoding="utf-8") as handle:
-            names = next(csv.reader(handle, delimiter=sep), [])
-        text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True)
-        parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
-        yield from pacsv.open_csv(path, pacsv.ReadOptions(block_size=8 << 20), parse, text) if names else []
-
-
-def read_source(path: Path, fmt: str, sep: str, k: int, seed: int, role: str) -> tuple[Table, list[dict]]:
-    """A seeded sample of a CSV, a Parquet file or prediction logs, and findings about unreadable lines."""
-    if not path.exists():
-        raise UserError(f"{role} data {path} does not exist: {HINTS[role].format(package=__package__)}")
-    fmt, findings = _format(path, fmt), []
-    if path.is_dir() and fmt != "logs":
-        raise UserError(f"{role} data {path} is a folder; set drift.format: predictions for prediction logs")
-    try:
-        sample, rows = _sample(_batches(path, fmt, sep, findings), k, seed)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{role} data {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-    except (ValueError, OSError, TypeError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        message = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        raise UserError(f"{role} data {path} is not a readable {fmt} file: {message}") from None
-    sample.columns = [str(c).strip() for c in sample.columns]
-    return Table(str(path), rows, sample), findings
-
-
-def feature_kinds(reference: pd.DataFrame, params: Params, schema_file: Path | None) -> tuple[dict, dict]:
-    """Column -> numerical|categorical (the model's schema, else the reference's values); known categories."""
+def feature_kinds(
+    reference: pd.DataFrame, params: Params, schema_file: Path | None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Column -> numerical|categorical (the model's schema, else the reference's values), and
+    the categories seen in training."""
     if schema_file is not None and Path(schema_file).exists():
         schema = load_schema(schema_file)
         kinds = dict.fromkeys(schema.numeric, "numerical")
         kinds |= dict.fromkeys(schema.categorical + schema.high_cardinality, "categorical")
         return {c: kinds[c] for c in reference if c in kinds}, schema.categories
-    checked = [c for c in reference if c not in (params.data.target, *params.data.drop_columns)]
-    numeric = {c: to_numbers(reference[c]).notna().eq(reference[c].notna()).all() for c in checked}
-    kinds = {c: "numerical" if numeric[c] else "categorical" for c in checked if reference[c].notna().any()}
+    excluded = (params.data.target, *params.data.drop_columns)
+    kinds = {}
+    for column in reference:
+        values = reference[column]
+        if column in excluded or values.isna().all():
+            continue
+        numeric = to_numbers(values).notna().eq(values.notna()).all()
+        kinds[column] = "numerical" if numeric else "categorical"
     return kinds, {}
 
 
-def check_schema(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict, categories: dict):
-    """Typed columns for Evidently, findings, and the columns decided (as drifted) by a schema error."""
-    extra = "column {!r} is in the current data but not in the reference: ignored"
-    findings = [finding("warning", "extra_column", extra.format(c), c) for c in current if c not in reference]
-    ref, cur, decided = pd.DataFrame(), pd.DataFrame(), []
-    examples = lambda values, n=3: ", ".join(repr(v) for v in pd.unique(values.dropna())[:n])  # noqa: E731
+def _examples(values: pd.Series, count: int = 3) -> str:
+    return ", ".join(repr(value) for value in pd.unique(values.dropna())[:count])
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.map(str, na_action="ignore").astype(object)
+
+
+def _schema_error(column: str, found: bool, bad: pd.Series, present: int) -> Finding | None:
+    """The error that decides ``column`` as drifted: missing, empty, or no longer numbers."""
+    name = repr(column)
+    if not found:
+        message = f"feature column {name} is missing from the current data"
+        return Finding("error", "missing_column", message, column)
+    if present == 0:
+        message = f"column {name} has no values in the current data (all missing)"
+        return Finding("error", "all_missing", message, column)
+    if len(bad) > present / 2:  # mostly not numbers: the column changed type
+        share = (
+            f"{len(bad) / present:.0%} of its current values are not numbers "
+            f"(e.g. {_examples(bad)})"
+        )
+        message = f"column {name} was numeric in the reference but {share}"
+        return Finding("error", "changed_type", message, column)
+    return None
+
+
+def _unseen_categories(column: str, values: pd.Series, known: set, present: int) -> Finding | None:
+    unseen = values.dropna()[~values.dropna().isin(known)]
+    if not len(unseen):
+        return None
+    message = (
+        f"column {column!r}: {unseen.nunique()} value(s) not seen in training "
+        f"({_examples(unseen, 5)}) in {len(unseen) / present:.1%} of current rows"
+    )
+    return Finding("warning", "unseen_categories", message, column)
+
+
+def check_schema(
+    reference: pd.DataFrame, current: pd.DataFrame, kinds: dict, categories: dict
+) -> Typed:
+    """Typed columns for Evidently, findings, and the columns decided by a schema error."""
+    typed = Typed(pd.DataFrame(), pd.DataFrame(), [], [])
+    for column in current:
+        if column not in reference:
+            message = f"column {column!r} is in the current data but not in the reference: ignored"
+            typed.findings.append(Finding("warning", "extra_column", message, column))
     for column, kind in kinds.items():
-        typed = to_numbers if kind == "numerical" else lambda v: v.map(str, na_action="ignore").astype(object)
-        raw = current.get(column, pd.Series(dtype=object))
-        values = typed(raw)
-        bad, present, name = raw[raw.notna() & values.isna()], int(raw.notna().sum()), repr(column)
-        error = None
-        if column not in current:
-            error = "missing_column", f"feature column {name} is missing from the current data"
-        elif present == 0:
-            error = "all_missing", f"column {name} has no values in the current data (all missing)"
-        elif len(bad) > present / 2:  # mostly not numbers: the column changed type
-            share = f"{len(bad) / present:.0%} of its current values are not numbers (e.g. {examples(bad)})"
-            error = "changed_type", f"column {name} was numeric in the reference but {share}"
-        if error:
-            findings.append(finding("error", *error, column))
-            decided.append(column)
-            continue
-        ref[column], cur[column] = typed(reference[column]), values
-        known = set(categories.get(column) or ref[column].dropna())
-        unseen = values.dropna()[~values.dropna().isin(known)] if kind == "categorical" else []
-        if len(bad):
-            shown = examples(bad)
-            note = f"{len(bad)} value(s) in the current sample are not numbers, ignored (e.g. {shown})"
-            findings.append(finding("warning", "invalid_values", f"column {name}: {note}", column))
-        elif len(unseen) and (column in categories or len(known) <= 50):  # not for high-cardinality text
-            note = f"{unseen.nunique()} value(s) not seen in training ({examples(unseen, 5)})"
-            note += f" in {len(unseen) / present:.1%} of current rows"
-            findings.append(finding("warning", "unseen_categories", f"column {name}: {note}", column))
-    return ref, cur, findings, decided
+        _check_column(typed, column, kind, reference[column], current, categories.get(column))
+    return typed
 
 
-def _evidently(preload: bool = False) -> Any:
-    """Evidently's modules; run_drift preloads them (seconds) in a thread while pyarrow reads."""
+def _check_column(
+    typed: Typed,
+    column: str,
+    kind: str,
+    reference: pd.Series,
+    current: pd.DataFrame,
+    categories: list[str] | None,
+) -> None:
+    """Adds one column to ``typed``: its typed values, or the schema error that decides it."""
+    convert = to_numbers if kind == "numerical" else _as_text
+    raw = current.get(column, pd.Series(dtype=object))
+    values = convert(raw)
+    bad = raw[raw.notna() & values.isna()]
+    present = int(raw.notna().sum())
+    error = _schema_error(column, column in current, bad, present)
+    if error:
+        typed.findings.append(error)
+        typed.decided.append(column)
+        return
+    typed.reference[column], typed.current[column] = convert(reference), values
+    if len(bad):
+        note = (
+            f"{len(bad)} value(s) in the current sample are not numbers, ignored "
+            f"(e.g. {_examples(bad)})"
+        )
+        message = f"column {column!r}: {note}"
+        typed.findings.append(Finding("warning", "invalid_values", message, column))
+        return
+    known = set(categories or typed.reference[column].dropna())
+    # High-cardinality text (many values, none listed by the schema): new values are no news.
+    if kind == "categorical" and (categories or len(known) <= KNOWN_CATEGORIES_LIMIT):
+        finding = _unseen_categories(column, values, known, present)
+        if finding:
+            typed.findings.append(finding)
+
+
+def _import_evidently() -> Any:
+    """Evidently's modules: ``evidently``, its presets and its statistical tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # from Evidently's own imports
+        import evidently
+        import evidently.presets
+        from evidently.legacy.calculations import stattests
+    return evidently, stattests
+
+
+def _preload_evidently() -> None:
+    """Imports Evidently (seconds) in a thread while pyarrow reads; an error shows later."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # from Evidently's own imports
-            import evidently.presets
-            from evidently.legacy.calculations.stattests import registry
-            from evidently.legacy.core import ColumnType
-    except ImportError as exc:  # in the preload thread: the error shows when run_evidently imports again
-        if preload:
-            return None
-        raise UserError(f"Evidently is missing ({exc}): pip install -e '.[drift]' (`make setup`)") from None
-    return evidently, registry._registered_stat_tests, ColumnType
+        _import_evidently()
+    except ImportError:
+        return
 
 
-def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Params) -> tuple[Any, dict]:
-    """ONE DataDriftPreset run: the snapshot and, per column, Evidently's score, method and verdict."""
-    evidently, registry, column_type = _evidently()
-    settings, columns = params.drift, list(ref.columns)
-    methods = {c: s.method for c, s in settings.columns.items() if c in columns and s.method != "auto"}
-    for column in columns:  # the method must suit the column (Evidently's registry says which do)
+def _evidently() -> Any:
+    try:
+        return _import_evidently()
+    except ImportError as exc:
+        raise UserError(
+            f"Evidently is missing ({exc}): pip install -e '.[drift]' (`make setup`)"
+        ) from None
+
+
+def _stat_tests(stattests: Any) -> dict[str, Any]:
+    """Evidently's test of each method that drift.method may name (config.DriftMethod)."""
+    tests = vars(stattests).values()
+    by_name = {test.name: test for test in tests if isinstance(test, stattests.StatTest)}
+    return {name: by_name[name] for name in get_args(DriftMethod) if name != "auto"}
+
+
+def _kinds(test: Any) -> set[str]:
+    """The column kinds a test applies to: numerical, categorical."""
+    return {column_type.name.lower() for column_type in test.allowed_feature_types}
+
+
+def _check_methods(columns: list[str], kinds: dict, params: Params, tests: dict) -> dict[str, str]:
+    """The per-column methods; a method that does not apply to its column is a params error."""
+    settings = params.drift
+    methods = {
+        column: setting.method
+        for column, setting in settings.columns.items()
+        if column in columns and setting.method != "auto"
+    }
+    for column in columns:
         method, kind = methods.get(column, settings.method), kinds[column]
-        fits = [m for m in get_args(DriftMethod)[1:] if column_type[kind.title()] in registry[m]]
-        key = f"drift.columns.{column}.method" if column in methods else "drift.method"
+        fits = [name for name, test in tests.items() if kind in _kinds(test)]
         if method not in ("auto", *fits):
+            key = f"drift.columns.{column}.method" if column in methods else "drift.method"
             use = f"does not apply to the {kind} column {column!r}; use one of: {', '.join(fits)}"
             raise UserError(f"{key} is {method!r}, which {use}")
-    thresholds = {c: s.threshold for c, s in settings.columns.items() if s.threshold and c in columns}
-    method = None if settings.method == "auto" else settings.method
-    options = dict(method=method, threshold=settings.threshold, drift_share=settings.drift_share)
-    options |= dict(per_column_method=methods, per_column_threshold=thresholds)
-    preset = evidently.presets.DataDriftPreset(columns, **options)
+    return methods
+
+
+def _preset(evidently: Any, columns: list[str], methods: dict, params: Params) -> Any:
+    settings = params.drift
+    thresholds = {
+        column: setting.threshold
+        for column, setting in settings.columns.items()
+        if setting.threshold and column in columns
+    }
+    return evidently.presets.DataDriftPreset(
+        columns,
+        method=None if settings.method == "auto" else settings.method,
+        threshold=settings.threshold,
+        drift_share=settings.drift_share,
+        per_column_method=methods,
+        per_column_threshold=thresholds,
+    )
+
+
+def _column_results(report: dict, kinds: dict, tests: dict) -> dict[str, ColumnDrift]:
+    """Per column, Evidently's score, method and verdict, from the snapshot's dict."""
+    by_display_name = {test.display_name: name for name, test in tests.items()}
+    failed = {t["metric_config"]["metric_id"] for t in report["tests"] if t["status"] == "FAIL"}
+    results = {}
+    for metric in report["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith(":ValueDrift"):
+            continue
+        # A display name when Evidently chose the method.
+        method = by_display_name.get(config["method"], config["method"])
+        stat = "p_value" if "p_value" in tests[method].display_name else "distance"
+        results[config["column"]] = ColumnDrift(
+            type=kinds[config["column"]],
+            drift=metric["id"] in failed,
+            score=float(metric["value"]),
+            method=method,
+            stat=stat,
+            threshold=config["threshold"],
+        )
+    return results
+
+
+def run_evidently(
+    ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Params
+) -> tuple[Any, dict[str, ColumnDrift]]:
+    """ONE DataDriftPreset run: the snapshot and, per column, Evidently's result."""
+    evidently, stattests = _evidently()
+    tests, columns = _stat_tests(stattests), list(ref.columns)
+    preset = _preset(evidently, columns, _check_methods(columns, kinds, params, tests), params)
     numerical = [c for c in columns if kinds[c] == "numerical"]
     categorical = [c for c in columns if c not in numerical]
-    definition = evidently.DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    definition = evidently.DataDefinition(
+        numerical_columns=numerical, categorical_columns=categorical
+    )
     try:
-        with warnings.catch_warnings():  # numpy's, about Evidently's internals: nothing for the user to do
+        # numpy's warnings about Evidently's internals: nothing for the user to do.
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            data = [evidently.Dataset.from_pandas(d, data_definition=definition) for d in (cur, ref)]
-            snapshot = evidently.Report([preset], include_tests=True).run(*data)
+            current = evidently.Dataset.from_pandas(cur, data_definition=definition)
+            reference = evidently.Dataset.from_pandas(ref, data_definition=definition)
+            snapshot = evidently.Report([preset], include_tests=True).run(current, reference)
     except Exception as exc:
-        raise UserError(f"Evidently could not run the drift report: {type(exc).__name__}: {exc}") from None
-    names = {test.display_name: name for name, tests in registry.items() for test in tests.values()}
-    report, results = snapshot.dict(), {}
-    failed = {t["metric_config"]["metric_id"] for t in report["tests"] if t["status"] == "FAIL"}
-    for metric in (m for m in report["metrics"] if m["config"]["type"].endswith(":ValueDrift")):
-        config, column = metric["config"], metric["config"]["column"]
-        method = names.get(config["method"], config["method"])  # a display name when Evidently chose it
-        stat = "p_value" if "p_value" in next(iter(registry[method].values())).display_name else "distance"
-        drift, score, threshold = metric["id"] in failed, float(metric["value"]), config["threshold"]
-        results[column] = dict(drift=drift, score=score, method=method, stat=stat, threshold=threshold)
-    return snapshot, results
+        message = f"Evidently could not run the drift report: {type(exc).__name__}: {exc}"
+        raise UserError(message) from None
+    return snapshot, _column_results(snapshot.dict(), kinds, tests)
 
 
-MARKDOWN = """### Data drift check: {verdict}
-{error}
-- Reference: `{reference[source]}` ({reference[rows]:,} rows)
-- Current: `{current[source]}` ({current[rows]:,} rows)
-"""
-SHARE = "- Drifted columns: {drifted_columns} of {columns_checked} ({drifted_share:.1%}); "
-SHARE += "dataset drift when at least {drift_share_threshold:.0%}: **{dataset_drift}**"
-VERDICTS = {"drift": "**drift detected**", "no_drift": "no drift", "error": "**could not run**"}
-
-
-def to_markdown(summary: dict[str, Any]) -> str:
-    number = lambda value: "-" if value is None else f"{value:.3g}"  # noqa: E731
-    error = f"\nError: {summary['error']}\n" if summary["error"] else ""
-    lines = [MARKDOWN.format(**summary | {"verdict": VERDICTS[summary["verdict"]], "error": error}).rstrip()]
-    if summary["columns_checked"]:
-        lines.append(SHARE.format(**summary | {"dataset_drift": "yes" if summary["dataset_drift"] else "no"}))
-    if findings := sorted(summary["schema"]["findings"], key=lambda f: f["severity"] != "error"):
-        lines += ["", "**Schema findings**", ""]
-        lines += [f"- {f['severity']} ({f['kind']}): {f['message']}" for f in findings]
-    if columns := sorted(summary["columns"].items(), key=lambda item: (not item[1]["drift"], item[0])):
-        lines += ["", "| column | type | method | score | threshold | drift |", "|---|---|---|---:|---:|---|"]
-        for name, c in columns[:MD_MAX_ROWS]:
-            cells = [name, c["type"], c["method"], number(c["score"]), number(c["threshold"])]
-            lines.append("| " + " | ".join([*cells, "**yes**" if c["drift"] else "no"]) + " |")
-        if len(columns) > MD_MAX_ROWS:
-            lines.append(f"\n{len(columns) - MD_MAX_ROWS} more column(s) without drift in `summary.json`.")
-    return "\n".join([*lines, "", f"_{summary['sampling']['description']}_", ""])
-
-
-def build_summary(reference: Table, current: Table, params: Params, columns: dict, findings, error=None):
-    """summary.json: per column, Evidently's result (or "schema" when a schema error decides it)."""
-    drifted, settings = sum(c["drift"] for c in columns.values()), params.drift
-    share = drifted / len(columns) if columns else 0.0
-    dataset_drift = bool(columns) and share >= settings.drift_share  # the preset's rule
-    schema_ok = not error and not any(f["severity"] == "error" for f in findings)
-    verdict = "error" if error else "drift" if dataset_drift or not schema_ok else "no_drift"
-    rows = max(len(reference.sample), len(current.sample))
-    sample = f"a seeded uniform sample of at most {settings.sample_rows:,} rows a side (seed {settings.seed})"
-    how = "all rows" if rows >= max(reference.rows, current.rows) else sample
-    how = f"Evidently's DataDriftPreset, run once on {how}: the source of every number here."
-    sampling = dict(sample_rows=settings.sample_rows, report_rows=rows, seed=settings.seed, description=how)
-    side = lambda t: {"source": t.source, "rows": t.rows, "sampled_rows": len(t.sample)}  # noqa: E731
-    return {
-        "verdict": verdict,
-        "exit_code": {"error": EXIT_ERROR, "drift": EXIT_DRIFT, "no_drift": EXIT_OK}[verdict],
-        "error": error,
-        "dataset_drift": dataset_drift,
-        "drifted_share": round(share, 6),
-        "drifted_columns": drifted,
-        "columns_checked": len(columns),
-        "drift_share_threshold": settings.drift_share,
-        "columns": columns,
-        "schema": {"ok": schema_ok, "findings": findings},
-        "reference": side(reference),
-        "current": side(current),
-        "sampling": sampling,
-    }
-
-
-def run_drift(params: Params, current=None, reference=None, out_dir=None, schema_file=SCHEMA_FILE, html=True):
-    """Run the check; write summary.json, summary.md (and report.html), also when it cannot run."""
+def check(
+    params: Params, current=None, reference=None, schema_file: Path | None = SCHEMA_FILE
+) -> tuple[DriftSummary, Any]:
+    """The summary and Evidently's snapshot (None when it did not run). A failure is a summary
+    with verdict "error"; a bug also prints its traceback (it must not read as drift)."""
     current = Path(current or params.drift.current or params.data.path)
     reference = Path(reference or params.drift.reference)
-    out_dir, snapshot, error = Path(out_dir or params.drift.output_dir), None, None
-    threading.Thread(target=_evidently, args=(True,), daemon=True).start()
+    threading.Thread(target=_preload_evidently, daemon=True).start()
     try:
-        summary, snapshot = _run(params, current, reference, schema_file)
+        return _check(params, current, reference, schema_file)
+    except UserError as exc:
+        error = str(exc)
     except Exception as exc:
-        error = exc
-        if not isinstance(exc, UserError):  # a bug must not read as drift (exit 1): exit 2, with a traceback
-            traceback.print_exc()
-            error = UserError(f"the drift check failed: {type(exc).__name__}: {exc} (traceback above)")
-        empty = [Table(str(path), 0, pd.DataFrame()) for path in (reference, current)]
-        summary = build_summary(*empty, params, {}, [], str(error))
-    (out_dir / "report.html").unlink(missing_ok=True)
-    if snapshot is not None and html:
-        with atomic_path(out_dir / "report.html") as tmp:
-            snapshot.save_html(str(tmp))
-        summary["report"] = str(out_dir / "report.html")
-    write_json(out_dir / "summary.json", summary)
-    write_text(out_dir / "summary.md", to_markdown(summary))
-    if error:
-        raise error
-    return summary
+        traceback.print_exc()
+        error = f"the drift check failed: {type(exc).__name__}: {exc} (traceback above)"
+    sides = (Side(str(reference), 0, 0), Side(str(current), 0, 0))
+    return DriftSummary.build(sides, params.drift, {}, [], error), None
 
 
-def _run(params: Params, current_path: Path, reference_path: Path, schema_file: Path | None):
-    settings, sep, rows = params.drift, params.data.sep, params.drift.sample_rows
+def _read_both(
+    params: Params, current_path: Path, reference_path: Path
+) -> tuple[Table, Table, list[Finding]]:
+    settings, sep = params.drift, params.data.sep
+    rows = settings.sample_rows
     reference, _ = read_source(reference_path, "auto", sep, rows, settings.seed, "reference")
     if reference.rows == 0:
         raise UserError(f"reference data {reference_path} has no rows: retrain with `make repro`")
+    current, findings = read_source(
+        current_path, settings.format, sep, rows, settings.seed + 1, "current"
+    )
+    return reference, current, findings
+
+
+def _check(
+    params: Params, current_path: Path, reference_path: Path, schema_file: Path | None
+) -> tuple[DriftSummary, Any]:
+    reference, current, findings = _read_both(params, current_path, reference_path)
     kinds, categories = feature_kinds(reference.sample, params, schema_file)
-    current, findings = read_source(current_path, settings.format, sep, rows, settings.seed + 1, "current")
-    for column in (c for c in settings.columns if c not in kinds):
-        message = f"drift.columns names {column!r}, which is not a checked feature column"
-        findings.append(finding("warning", "unknown_column_setting", message, column))
+    for column in params.drift.columns:
+        if column not in kinds:
+            message = f"drift.columns names {column!r}, which is not a checked feature column"
+            findings.append(Finding("warning", "unknown_column_setting", message, column))
+    sides = (reference.side, current.side)
     if current.rows == 0:
-        message = f"current data {current_path} has no rows: nothing to check"
-        findings.append(finding("error", "empty", message))
+        findings.append(
+            Finding("error", "empty", f"current data {current_path} has no rows: nothing to check")
+        )
         error = f"current data {current_path} is empty (no rows): is the data source down?"
-        return build_summary(reference, current, params, {}, findings, error), None
-    ref, cur, schema_findings, decided = check_schema(reference.sample, current.sample, kinds, categories)
-    snapshot, results = run_evidently(ref, cur, kinds, params) if len(ref.columns) else (None, {})
-    schema_error = {"drift": True, "score": None, "method": "schema", "stat": "schema", "threshold": None}
+        return DriftSummary.build(sides, params.drift, {}, findings, error), None
+    typed = check_schema(reference.sample, current.sample, kinds, categories)
+    snapshot, results = None, {}
+    if len(typed.reference.columns):
+        snapshot, results = run_evidently(typed.reference, typed.current, kinds, params)
     columns = {}
-    for column in (c for c in kinds if c in results or c in decided):
-        values = current.sample.get(column, pd.Series(dtype=object))
-        columns[column] = results.get(column, schema_error) | {
-            "type": kinds[column],
-            "reference_rows": int(reference.sample[column].notna().sum()),
-            "current_rows": int(values.notna().sum()),
-            "current_missing_share": round(float(values.isna().mean()), 6) if len(values) else None,
-        }
-    return build_summary(reference, current, params, columns, findings + schema_findings), snapshot
+    for column in kinds:
+        if column in results or column in typed.decided:
+            result = results.get(column) or ColumnDrift.schema_error(kinds[column])
+            columns[column] = _with_counts(
+                result, reference.sample[column], current.sample.get(column)
+            )
+    summary = DriftSummary.build(sides, params.drift, columns, findings + typed.findings)
+    return summary, snapshot
 
 
-def simulate_current(reference: pd.DataFrame, drift: bool, seed: int, rows=None, shift=1.0, exclude=()):
-    """A "current" batch resampled from the reference. With ``drift``, a seeded 70% of the columns (not
-    ``exclude``: the target) move: numbers by ``shift`` sd, booleans flip, categories swap frequencies."""
+def _with_counts(
+    result: ColumnDrift, reference: pd.Series, current: pd.Series | None
+) -> ColumnDrift:
+    current = pd.Series(dtype=object) if current is None else current
+    result.reference_rows = int(reference.notna().sum())
+    result.current_rows = int(current.notna().sum())
+    result.current_missing_share = round(float(current.isna().mean()), 6) if len(current) else None
+    return result
+
+
+def _shift(values: pd.Series, shift: float) -> pd.Series:
+    """Numbers move by ``shift`` sd, booleans flip, categories swap frequencies."""
+    if pd.api.types.is_bool_dtype(values):
+        return ~values.astype(bool)
+    if pd.api.types.is_numeric_dtype(values):
+        moved = values + shift * (float(values.std()) or 1.0)
+        return (
+            moved.round().astype(values.dtype) if pd.api.types.is_integer_dtype(values) else moved
+        )
+    counts = values.value_counts()
+    return values.map(dict(zip(counts.index, counts.index[::-1], strict=True)))
+
+
+def simulate_current(
+    reference: pd.DataFrame, drift: bool, seed: int, rows=None, shift=1.0, exclude=()
+) -> pd.DataFrame:
+    """A "current" batch resampled from the reference. With ``drift``, a seeded 70% of the
+    columns (not ``exclude``: the target) move (see ``_shift``)."""
     rng = np.random.default_rng(seed)
-    frame = reference.sample(rows or len(reference), replace=True, random_state=rng, ignore_index=True)
+    frame = reference.sample(
+        rows or len(reference), replace=True, random_state=rng, ignore_index=True
+    )
     candidates = [c for c in frame if c not in exclude and frame[c].notna().any()]
     count = min(max(1, int(np.ceil(0.7 * len(candidates)))), len(candidates)) if drift else 0
     for column in rng.choice(candidates, size=count, replace=False).tolist():
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values):
-            frame[column] = ~values.astype(bool)
-        elif pd.api.types.is_numeric_dtype(values):
-            moved = values + shift * (float(values.std()) or 1.0)
-            integer = pd.api.types.is_integer_dtype(values)
-            frame[column] = moved.round().astype(values.dtype) if integer else moved
-        else:
-            counts = values.value_counts()
-            frame[column] = values.map(dict(zip(counts.index, counts.index[::-1], strict=True)))
+        frame[column] = _shift(frame[column], shift)
     return frame
-
-
-def write_frame(frame: pd.DataFrame, path: Path, sep: str = ",") -> None:
-    """As CSV, Parquet or prediction-log JSON lines (``{"features": {...}}``), from the file name."""
-    with atomic_path(path) as tmp:
-        if _format(path) == "parquet":
-            frame.to_parquet(tmp, index=False)
-        elif _format(path) == "logs":
-            records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-            tmp.write_text("".join(json.dumps({"features": r}, default=str) + "\n" for r in records))
-        else:
-            frame.to_csv(tmp, index=False, sep=sep)

@@ -5,7 +5,6 @@ identifier-like text (distinct share above ``features.max_unique_ratio``) is dro
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from .config import FeatureParams
 from .errors import UserError
+from .io import read_json
 
 
 @dataclass
@@ -47,20 +47,27 @@ def load_schema(path: Path | str) -> Schema:
     """The schema written by training (models/schema.json): the one place that reads it."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path} not found: train first with `make repro` (or point to the schema file)")
+        raise UserError(
+            f"{path} not found: train first with `make repro` (or point to the schema file)"
+        )
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))  # its "features" key is derived
-        schema = Schema(**{key: payload[key] for key in Schema.__dataclass_fields__ if key in payload})
+        payload = read_json(path)  # its "features" key is derived
+        schema = Schema(
+            **{key: payload[key] for key in Schema.__dataclass_fields__ if key in payload}
+        )
         if schema.task not in ("classification", "regression") or not schema.features:
             raise ValueError("no task or features")
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path} is not a schema written by training ({exc}); run `make repro`") from None
+        raise UserError(
+            f"{path} is not a schema written by training ({exc}); run `make repro`"
+        ) from None
     return schema
 
 
 def to_numbers(values: pd.Series) -> pd.Series:
-    """The one numeric coercion: float64 from numbers, booleans and their text ("1.5", " True"); anything
-    else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds them."""
+    """The one numeric coercion: float64 from numbers, booleans and their text ("1.5", " True");
+    anything else, and infinities, become NaN (missing): ``values.notna() & result.isna()`` finds
+    them."""
     if values.dtype == object:
         text = values.astype(str).str.strip().str.lower()
         values = text.map({"true": 1.0, "false": 0.0}).fillna(pd.to_numeric(text, errors="coerce"))
@@ -106,12 +113,15 @@ def to_model_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def build_preprocessor(schema: Schema, scale: bool) -> ColumnTransformer:
     numeric = [("impute", SimpleImputer(strategy="median", add_indicator=True))]
-    numeric += [("scale", StandardScaler())] if scale else []
+    if scale:
+        numeric.append(("scale", StandardScaler()))
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     target = TargetEncoder(target_type="auto", cv=KFold(5, shuffle=True, random_state=0))
     parts = [("numeric", Pipeline(numeric), schema.numeric)]
     for name, encoder in (("categorical", one_hot), ("high_cardinality", target)):
         impute = SimpleImputer(strategy="constant", fill_value="__missing__")
-        parts.append((name, Pipeline([("impute", impute), ("encode", encoder)]), getattr(schema, name)))
+        parts.append(
+            (name, Pipeline([("impute", impute), ("encode", encoder)]), getattr(schema, name))
+        )
     parts = [part for part in parts if part[2]]
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

@@ -1,5 +1,6 @@
-"""Atomic file writes (a failed run never leaves a half-written model, metric or plot) and the
-model file: skops, which loads only the types listed here and never runs code from the file."""
+"""Reading and writing the project's files, the one layer the commands go through: atomic writes
+(a failed run never leaves a half-written model, metric or plot), the CSV reader, and the model
+file: skops, which loads only the types listed here and never runs code from the file."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .errors import UserError
 
-MODEL_FILE, SCHEMA_FILE = Path("models/model.skops"), Path("models/schema.json")  # written by training
 # What a model file may hold beyond skops' own trusted types: exactly what the pipelines of every
 # task and model family need (checked by a test with skops.io.get_untrusted_types).
 TRUSTED_TYPES = [
@@ -30,7 +32,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it over ``target`` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # the writer creates it: usual permissions
+    # The writer creates the temporary file, so it gets the usual permissions.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         os.replace(tmp, target)
@@ -45,6 +48,89 @@ def write_text(target: Path | str, text: str) -> None:
 
 def write_json(target: Path | str, payload: Any) -> None:
     write_text(target, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(frame: pd.DataFrame, target: Path | str, **options: Any) -> None:
+    """``frame`` as CSV without its index; ``options`` go to ``DataFrame.to_csv``."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, **options)
+
+
+def replace_csv_files(folder: Path, frames: dict[str, pd.DataFrame], **options: Any) -> None:
+    """Write each frame as ``folder/name``; remove the folder's other CSV files (another
+    task's)."""
+    for stale in set(folder.glob("*.csv")) - {folder / name for name in frames}:
+        stale.unlink()
+    for name, frame in frames.items():
+        write_csv(frame, folder / name, **options)
+
+
+def file_format(path: Path, declared: str = "auto") -> str:
+    """csv, parquet or logs (JSON lines of the model server): ``declared``, else from the name."""
+    if declared != "auto":
+        return "logs" if declared == "predictions" else declared
+    name = path.name.lower().removesuffix(".gz")
+    if path.is_dir() or name.endswith((".jsonl", ".ndjson", ".json")):
+        return "logs"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return "csv"
+
+
+def write_frame(frame: pd.DataFrame, path: Path, sep: str = ",") -> None:
+    """As CSV, Parquet or prediction-log JSON lines (``{"features": {...}}``), from the file
+    name."""
+    fmt = file_format(path)
+    if fmt == "csv":
+        write_csv(frame, path, sep=sep)
+        return
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+            lines = [json.dumps({"features": record}, default=str) + "\n" for record in records]
+            tmp.write_text("".join(lines), encoding="utf-8")
+
+
+def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
+    """Read a CSV into pandas (the one CSV reader): every failure is a UserError saying what to
+    do."""
+    if not Path(path).is_file():
+        raise UserError(
+            f"data file {path} does not exist (or is a folder): copy your CSV there (and `dvc add` "
+            "it) or fix the path in params.yaml (data.path, drift.current); `make data` writes the "
+            "bundled sample"
+        )
+    try:
+        frame = pd.read_csv(path, sep=sep, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"data file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise UserError(
+            f"data file {path} is empty or has no columns: it needs a header row"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise UserError(f"data file {path} is not a readable CSV: {exc}".strip()) from None
+    if frame.empty:
+        raise UserError(f"data file {path} has a header but no data rows")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if duplicated:
+        raise UserError(f"data file {path} has duplicated column names: {', '.join(duplicated)}")
+    return frame
+
+
+def read_text(path: Path | str) -> str | None:
+    """The file's text; None when there is no such file."""
+    path = Path(path)
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_model(pipeline: Any, target: Path | str) -> None:
@@ -92,7 +178,9 @@ def canonical_skops(data: bytes) -> bytes:
 
     renumber(schema)
     if set(files) != set(members):
-        raise ValueError(f"skops archive members not named in schema.json: {set(members) - set(files)}")
+        raise ValueError(
+            f"skops archive members not named in schema.json: {set(members) - set(files)}"
+        )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         entries = [("schema.json", json.dumps(schema, indent=2).encode())]
@@ -116,8 +204,11 @@ def read_model(path: Path | str) -> Any:
         if not untrusted:
             return sio.load(path, trusted=TRUSTED_TYPES)
     except Exception as exc:
-        raise UserError(f"{path} is not a model saved by training ({exc}); run `make repro`") from None
+        raise UserError(
+            f"{path} is not a model saved by training ({exc}); run `make repro`"
+        ) from None
     raise UserError(
-        f"{path} holds types this project does not trust: {', '.join(untrusted)}. Run `make repro`; "
-        "if you changed the pipeline and trust these types, add them to TRUSTED_TYPES in io.py"
+        f"{path} holds types this project does not trust: {', '.join(untrusted)}. Run "
+        "`make repro`; if you changed the pipeline and trust these types, add them to "
+        "TRUSTED_TYPES in io.py"
     )

@@ -28,18 +28,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import ConfigDict, Field, create_model
 from sklearn import ensemble
+from sklearn.utils.validation import check_is_fitted, get_tags, validate_data
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from . import __version__
 from .errors import UserError
 from .features import Schema, load_schema
-from .io import MODEL_FILE, SCHEMA_FILE, read_model
+from .io import read_model
+from .paths import MODEL_FILE, SCHEMA_FILE
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # scikit-learn's trees refuse numbers beyond it
 EXPECTED = {"number": "a finite number within float32's range (±3.4e38)", "bool": "true or false"}
 SEND = 'send {"records": [{column: value, ...}, ...]}'
 Item = tuple[list[dict[str, Any]], asyncio.Future]  # a request's records, and its answer
-FORESTS = ensemble.RandomForestClassifier, ensemble.RandomForestRegressor  # model.family random_forest
+# model.family random_forest: these exact types (a subclass may predict otherwise)
+FORESTS = ensemble.RandomForestClassifier, ensemble.RandomForestRegressor
+UNPROCESSABLE = "Missing or unknown columns, wrong types, non-finite numbers, empty batch"
 
 
 @dataclass
@@ -53,7 +57,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.max_batch_rows < 1:
-            raise UserError(f"the batch limit (MAX_BATCH_ROWS) must be at least 1, got {self.max_batch_rows}")
+            raise UserError(
+                f"the batch limit (MAX_BATCH_ROWS) must be at least 1, got {self.max_batch_rows}"
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -61,28 +67,47 @@ class Settings:
         limit = env.get("MAX_BATCH_ROWS", "10000").strip()
         if not limit.isdigit():
             raise UserError(f"MAX_BATCH_ROWS must be a positive whole number, got {limit!r}")
-        paths = Path(env.get("MODEL_PATH", MODEL_FILE)), Path(env.get("SCHEMA_PATH", SCHEMA_FILE))
-        return cls(*paths, int(limit), env.get("PREDICTION_LOG") or None, env.get("GIT_COMMIT") or None)
+        return cls(
+            model_path=Path(env.get("MODEL_PATH", MODEL_FILE)),
+            schema_path=Path(env.get("SCHEMA_PATH", SCHEMA_FILE)),
+            max_batch_rows=int(limit),
+            prediction_log=env.get("PREDICTION_LOG") or None,
+            git_commit=env.get("GIT_COMMIT") or None,
+        )
 
 
 def model_version(settings: Settings) -> dict[str, str]:
     """Git commit and SHA-256 of the model file, and the label made of both."""
-    path, commit = settings.model_path, settings.git_commit
-    if commit is None:  # from the checkout, else "unknown" (e.g. an image built without GIT_COMMIT)
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            git = ["git", "rev-parse", "HEAD"]
-            done = subprocess.run(git, cwd=path.resolve().parent, capture_output=True, text=True, timeout=5)
-            commit = done.stdout.strip() if done.returncode == 0 else None
-    commit, sha = commit or "unknown", hashlib.sha256(path.read_bytes()).hexdigest()
+    path = settings.model_path
+    commit = settings.git_commit or _checkout_commit(path.resolve().parent) or "unknown"
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
     label = f"{commit[:12]}-{sha[:12]}"
-    return {"model_version": label, "git_commit": commit, "model_sha256": sha, "package_version": __version__}
+    return {
+        "model_version": label,
+        "git_commit": commit,
+        "model_sha256": sha,
+        "package_version": __version__,
+    }
+
+
+def _checkout_commit(folder: Path) -> str | None:
+    """The commit checked out in ``folder``; None outside a git checkout (e.g. in an image built
+    without GIT_COMMIT)."""
+    git = ["git", "rev-parse", "HEAD"]
+    try:
+        done = subprocess.run(git, cwd=folder, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def request_model(schema: Schema, max_rows: int) -> type:
     """``{"records": [Record, ...]}``: a Record's keys are the training columns (any spelling)."""
     number = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
     kinds = {"number": number | None, "bool": bool | None}
-    fields: dict[str, Any] = {c: kinds.get(schema.dtypes.get(c, ""), str | None) for c in schema.features}
+    fields: dict[str, Any] = {
+        c: kinds.get(schema.dtypes.get(c, ""), str | None) for c in schema.features
+    }
     fields |= {column: NotRequired[Any] for column in schema.dropped}  # accepted, and ignored
     record: Any = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
@@ -94,8 +119,43 @@ def request_model(schema: Schema, max_rows: int) -> type:
 def response_model(schema: Schema) -> type:
     classification = schema.task == "classification"
     fields: dict[str, Any] = {"predictions": (list[str] if classification else list[float], ...)}
-    fields |= {"probabilities": (list[dict[str, float]], ...)} if classification else {}  # {class: p}
+    if classification:  # a {class: probability} mapping per record
+        fields["probabilities"] = (list[dict[str, float]], ...)
     return create_model("PredictResponse", model_version=(str, ...), **fields)
+
+
+def _record_message(kind: str, column: str, got: str, schema: Schema) -> str:
+    """What is wrong with one column of one record."""
+    if kind == "missing":
+        return f"missing column {column!r}: every record needs all {len(schema.features)} features"
+    if kind == "extra_forbidden":
+        return f"unknown column {column!r}: not a feature of this model (see /docs)"
+    expected = EXPECTED.get(schema.dtypes.get(column, ""), "a string")
+    return f"column {column!r} must be {expected} or null, got {got}"
+
+
+def _body_message(error: dict, field: str, got: str, max_rows: int) -> str:
+    """What is wrong with the body or its "records" list."""
+    messages = {
+        "json_invalid": f"the body is not valid JSON ({error.get('ctx', {}).get('error')})",
+        "missing": f'missing "records": {SEND}'
+        if field != "body"
+        else f"the body is empty: {SEND}",
+        "extra_forbidden": f'unknown key {field!r}: the body has a single key, "records"',
+        "too_short": "empty batch: send at least one record",
+        "too_long": f"too many records: at most {max_rows} per request (MAX_BATCH_ROWS)",
+        "list_type": "records must be a JSON list of objects",
+        "model_attributes_type": f"must be a JSON object, sent as application/json; got {got}",
+    }
+    return messages.get(error["type"], f"must be a JSON object, got {got}")
+
+
+def _status(details: list[dict[str, str]]) -> int:
+    """400 for a body that is not JSON or is empty, 413 for too many records, else 422."""
+    found = {(detail["type"], detail["field"]) for detail in details}
+    if found & {("json_invalid", "body"), ("missing", "body")}:
+        return 400
+    return 413 if ("too_long", "records") in found else 422
 
 
 def describe_errors(errors: list[dict], schema: Schema, max_rows: int) -> JSONResponse:
@@ -103,61 +163,64 @@ def describe_errors(errors: list[dict], schema: Schema, max_rows: int) -> JSONRe
     details = []
     for error in errors:
         loc, kind = tuple(error["loc"])[1:], error["type"]  # loc[0] is "body"
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        field = field or "body"
         got = json.dumps(error.get("input"), default=str)[:60]
         if len(loc) == 3:  # ("records", row, column)
-            column, n = loc[2], len(schema.features)
-            expected = EXPECTED.get(schema.dtypes.get(str(column), ""), "a string")
-            message = {
-                "missing": f"missing column {column!r}: every record needs all {n} features",
-                "extra_forbidden": f"unknown column {column!r}: not a feature of this model (see /docs)",
-            }.get(kind, f"column {column!r} must be {expected} or null, got {got}")
+            message = _record_message(kind, str(loc[2]), got, schema)
         else:
-            message = {
-                "json_invalid": f"the body is not valid JSON ({error.get('ctx', {}).get('error')})",
-                "missing": f'missing "records": {SEND}' if loc else f"the body is empty: {SEND}",
-                "extra_forbidden": f'unknown key {field!r}: the body has a single key, "records"',
-                "too_short": "empty batch: send at least one record",
-                "too_long": f"too many records: at most {max_rows} per request (MAX_BATCH_ROWS)",
-                "list_type": "records must be a JSON list of objects",
-                "model_attributes_type": f"must be a JSON object, sent as application/json; got {got}",
-            }.get(kind, f"must be a JSON object, got {got}")
-        field = "body" if kind == "json_invalid" else field
+            message = _body_message(error, field, got, max_rows)
+        if kind == "json_invalid":
+            field = "body"
         details.append({"field": field, "type": kind, "message": message})
-    found = {(d["type"], d["field"]) for d in details}
-    status = 413 if ("too_long", "records") in found else 422
-    status = 400 if found & {("json_invalid", "body"), ("missing", "body")} else status
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-    summary += f"; and {len(details) - 5} more" if len(details) > 5 else ""
-    return JSONResponse({"detail": summary, "errors": details}, status)
+    if len(details) > 5:
+        summary += f"; and {len(details) - 5} more"
+    return JSONResponse({"detail": summary, "errors": details}, _status(details))
 
 
 class Predictor:
     """Scores validated records with the pipeline; builds the model frame in one go (fast)."""
 
     def __init__(self, pipeline: Any, schema: Schema, fast_path: bool = True) -> None:
-        self.pipeline, self.schema, self.text = pipeline, schema, schema.categorical + schema.high_cardinality
+        self.pipeline = pipeline
+        self.schema = schema
+        self.text = schema.categorical + schema.high_cardinality
         self.classes = [str(c) for c in getattr(pipeline, "classes_", [])]
         self.score = pipeline.predict_proba if self.classes else pipeline.predict
-        if fast_path and type(pipeline[-1]) in FORESTS:  # these exact types: a subclass may predict otherwise
+        if fast_path and type(pipeline[-1]) in FORESTS:
             self.score = self.tree_mean
 
     def tree_mean(self, frame: pd.DataFrame) -> np.ndarray:
-        """The forest's own answer without joblib's dispatch of each tree (about 25 µs a tree: most of a
-        small batch's time): scikit-learn's input checks and tree code, summed in the forest's order, so
-        the same output bit for bit (the tests check it) and the same errors."""
-        forest, method = self.pipeline[-1], "predict_proba" if self.classes else "predict"
-        X = forest._validate_X_predict(self.pipeline[:-1].transform(frame))
-        return sum(getattr(tree, method)(X, check_input=False) for tree in forest.estimators_) / len(forest)
+        """The forest's own answer without joblib's dispatch of each tree (about 25 µs a tree:
+        most of a small batch's time), from scikit-learn's public API: the forest's input check
+        (``validate_data`` as the forest calls it: float32, NaN allowed when its trees take
+        missing values) once, then each tree's documented ``predict(X, check_input=False)``,
+        summed in the forest's order. The same output bit for bit and the same errors (the
+        tests check both)."""
+        forest = self.pipeline[-1]
+        check_is_fitted(forest)
+        finite = "allow-nan" if get_tags(forest).input_tags.allow_nan else True
+        features = self.pipeline[:-1].transform(frame)
+        X = validate_data(forest, features, dtype=np.float32, reset=False, ensure_all_finite=finite)
+        method = "predict_proba" if self.classes else "predict"
+        total = sum(getattr(tree, method)(X, check_input=False) for tree in forest.estimators_)
+        return total / len(forest)
 
     def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """What ``to_model_frame`` gives for these records (null: NaN), without per-column inserts."""
+        """What ``to_model_frame`` gives for these records (null: NaN), without per-column
+        inserts."""
         numeric = self.schema.numeric
         values = np.array([[r[c] for c in numeric] for r in records], dtype="float64")
-        frame = pd.DataFrame(values.reshape(len(records), len(numeric)), columns=numeric, copy=False)
+        frame = pd.DataFrame(
+            values.reshape(len(records), len(numeric)), columns=numeric, copy=False
+        )
         if not self.text:
             return frame
-        text = {c: np.array([np.nan if r[c] is None else r[c] for r in records], object) for c in self.text}
+        text = {
+            c: np.array([np.nan if r[c] is None else r[c] for r in records], object)
+            for c in self.text
+        }
         return pd.concat([frame, pd.DataFrame(text)], axis=1, copy=False)
 
     def predict(self, records: list[dict[str, Any]]) -> dict[str, list]:
@@ -174,7 +237,8 @@ class Predictor:
 
 
 def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Callable[..., None]:
-    """Appends one JSON line per scored record to a file (closed with ``files``) or stdout for ``-``."""
+    """Appends one JSON line per scored record to a file (closed with ``files``) or stdout for
+    ``-``."""
     handle = sys.stdout
     if target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +247,9 @@ def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Ca
     def write(records: list[dict[str, Any]], result: dict[str, list]) -> None:
         line = {"timestamp": datetime.now(UTC).isoformat(), "model_version": version}
         probabilities = result.get("probabilities") or [None] * len(records)
-        for record, prediction, chances in zip(records, result["predictions"], probabilities, strict=True):
+        for record, prediction, chances in zip(
+            records, result["predictions"], probabilities, strict=True
+        ):
             scored = {"prediction": prediction} | ({"probabilities": chances} if chances else {})
             handle.write(json.dumps({**line, "features": record, **scored}, default=str) + "\n")
         handle.flush()
@@ -192,11 +258,14 @@ def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Ca
 
 
 class Batcher:
-    """Scores all waiting requests in one model call, on the event loop: new requests wait in the socket
-    buffers meanwhile. (A predictor thread is slower: it fights the event loop for the GIL.)"""
+    """Scores all waiting requests in one model call, on the event loop: new requests wait in
+    the socket buffers meanwhile. (A predictor thread is slower: it fights the event loop for
+    the GIL.)"""
 
     def __init__(self, predict: Callable, max_rows: int, on_batch: Sequence[Callable] = ()) -> None:
-        self._predict, self._max_rows, self._on_batch = predict, max_rows, on_batch
+        self._predict = predict
+        self._max_rows = max_rows
+        self._on_batch = on_batch
         self._pending: list[Item] = []
         self._seen = 0  # requests pending at the previous look
 
@@ -228,30 +297,39 @@ class Batcher:
         try:
             result = self._predict(records)
         except Exception as exc:
-            if len(batch) > 1:  # one bad request must not fail the others scored with it
-                for item in batch:
-                    self._score([item])
-            elif not batch[0][1].done():
-                batch[0][1].set_exception(exc)
+            self._fail(batch, exc)
             return
         start = 0
         for request_records, future in batch:
+            end = start + len(request_records)
             if not future.done():  # else the client went away
-                future.set_result({k: v[start : start + len(request_records)] for k, v in result.items()})
-            start += len(request_records)
+                future.set_result({key: values[start:end] for key, values in result.items()})
+            start = end
         for hook in self._on_batch:  # metrics and logs must never cost a prediction
             with contextlib.suppress(Exception):
                 hook(records, result)
+
+    def _fail(self, batch: list[Item], exc: Exception) -> None:
+        """One bad request must not fail the others scored with it: score each on its own."""
+        if len(batch) > 1:
+            for item in batch:
+                self._score([item])
+        elif not batch[0][1].done():
+            batch[0][1].set_exception(exc)
 
 
 def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: str) -> Callable:
     """The model's own metrics; returns the function that records one scored batch."""
     names = ["model_version", "git_commit", "model_sha256"]
-    Gauge("model_info", "The model served", names, registry=registry).labels(*map(version.get, names)).set(1)
+    info = Gauge("model_info", "The model served", names, registry=registry)
+    info.labels(*[version[name] for name in names]).set(1)
     buckets = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-    batch = Histogram("model_batch_records", "Records per model call", buckets=buckets, registry=registry)
+    batch = Histogram(
+        "model_batch_records", "Records per model call", buckets=buckets, registry=registry
+    )
     by_class = task == "classification"
-    scored = Counter("model_predictions", "Records scored, by class", ["label"] * by_class, registry=registry)
+    labels = ["label"] if by_class else []
+    scored = Counter("model_predictions", "Records scored, by class", labels, registry=registry)
 
     def observe(records: list[dict[str, Any]], result: dict[str, list]) -> None:
         batch.observe(len(records))
@@ -265,26 +343,35 @@ def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: st
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app for the model in ``settings``; a file that cannot be served stops it here, clearly."""
+    """The app for the model in ``settings``; a file that cannot be served stops it here,
+    clearly."""
     settings = settings or Settings.from_env()
     schema = load_schema(settings.schema_path)
     predictor = Predictor(read_model(settings.model_path), schema, settings.fast_path)
     version = model_version(settings)
-    label, max_rows, registry = version["model_version"], settings.max_batch_rows, CollectorRegistry()
+    label = version["model_version"]
+    max_rows = settings.max_batch_rows
+    registry = CollectorRegistry()
     observe = model_metrics(registry, version, schema.task)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # ready from here on
         with contextlib.ExitStack() as files:
-            log = [prediction_log(settings.prediction_log, label, files)] if settings.prediction_log else []
+            log = (
+                [prediction_log(settings.prediction_log, label, files)]
+                if settings.prediction_log
+                else []
+            )
             app.state.batcher = Batcher(predictor.predict, max_rows, [observe, *log])
             gc.collect()  # what is loaded lives as long as the process: keep it out of the
             gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
             yield
             app.state.batcher = None
 
-    about = f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
-    title = {{ cookiecutter.project_name | tojson }} + " model server"
+    about = (
+        f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
+    )
+    title = "MLOps Project" + " model server"
     app = FastAPI(title=title, version=__version__, description=about, lifespan=lifespan)
     app.state.version, app.state.batcher = version, None
     Instrumentator(registry=registry, should_group_status_codes=False).instrument(app).expose(app)
@@ -296,7 +383,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     responses: dict[int | str, Any] = {
         400: {"description": "The body is not JSON"},
         413: {"description": f"More than {max_rows} records (MAX_BATCH_ROWS)"},
-        422: {"description": "Missing or unknown columns, wrong types, non-finite numbers, empty batch"},
+        422: {"description": UNPROCESSABLE},
         503: {"description": "Not ready: the server is starting or stopping"},
     }
     PredictRequest = request_model(schema, max_rows)
@@ -321,7 +408,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def ready() -> Response:
         """The server has started and scores requests (readiness)."""
         if app.state.batcher is None:
-            return JSONResponse({"status": "not ready", "reason": "the server is starting or stopping"}, 503)
+            return JSONResponse(
+                {"status": "not ready", "reason": "the server is starting or stopping"}, 503
+            )
         return JSONResponse({"status": "ready", "model_version": label})
 
     @app.get("/version")
@@ -335,5 +424,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def run(host: str, port: int, settings: Settings, access_log: bool = False) -> None:
     """Serve until interrupted (one process: concurrent requests are batched on its event loop)."""
     app = create_app(settings)
-    headers = [("X-Model-Version", app.state.version["model_version"])]  # on every response, 404s too
+    # On every response, 404s too.
+    headers = [("X-Model-Version", app.state.version["model_version"])]
     uvicorn.run(app, host=host, port=port, access_log=access_log, headers=headers)

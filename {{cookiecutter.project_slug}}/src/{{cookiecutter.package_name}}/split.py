@@ -18,10 +18,14 @@ def split(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFra
         if counts.min() >= 2 and len(frame) * params.split.test_size >= len(counts):
             stratify = target
     if len(frame) < 4:
-        raise UserError(f"only {len(frame)} rows with a target: at least 4 are needed to train and test")
+        raise UserError(
+            f"only {len(frame)} rows with a target: at least 4 are needed to train and test"
+        )
     train, test = train_test_split(
         frame, test_size=params.split.test_size, random_state=params.split.seed, stratify=stratify
     )
     if params.data.task == "classification" and train[params.data.target].nunique() < 2:
-        raise UserError("the training split holds a single class: add data or lower split.test_size")
+        raise UserError(
+            "the training split holds a single class: add data or lower split.test_size"
+        )
     return train.reset_index(drop=True), test.reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""Fit the model pipeline (preprocessing + estimator) and save it as one artifact."""
+"""Fit the model pipeline (preprocessing + estimator): one artifact, which the train command
+writes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from sklearn.pipeline import Pipeline
 from .config import Params
 from .errors import UserError
 from .features import Schema, build_preprocessor, infer_schema, to_model_frame
-from .io import MODEL_FILE, SCHEMA_FILE, write_json, write_model
 
 ESTIMATORS: dict[tuple[str, str], tuple[type[BaseEstimator], dict]] = {
     ("classification", "random_forest"): (ensemble.RandomForestClassifier, {"n_estimators": 100}),
@@ -35,12 +35,8 @@ def make_estimator(task: str, family: str, seed: int, overrides: dict) -> BaseEs
     kwargs = {**defaults, **overrides}
     if "random_state" in valid:
         kwargs.setdefault("random_state", seed)
-    try:
-        estimator = cls(**kwargs)
-        estimator._validate_params()
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"model.params is invalid for {cls.__name__}: {exc}") from None
-    return estimator
+    # scikit-learn checks the values when fitting starts: fit() reports a bad one as a UserError.
+    return cls(**kwargs)
 
 
 def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
@@ -53,11 +49,11 @@ def fit(train: pd.DataFrame, params: Params) -> tuple[Pipeline, Schema]:
     if params.data.task == "classification":
         y = y.astype(str)
         schema.classes = sorted(y.unique().tolist())
-    pipeline.fit(to_model_frame(train, schema), y)
+    try:
+        pipeline.fit(to_model_frame(train, schema), y)
+    except (TypeError, ValueError) as exc:  # scikit-learn checks model.params here, and the data
+        name = type(estimator).__name__
+        raise UserError(
+            f"training {name} failed: {exc} (check model.params in params.yaml, and the data)"
+        ) from None
     return pipeline, schema
-
-
-def save(pipeline: Pipeline, schema: Schema, model_file=MODEL_FILE, schema_file=SCHEMA_FILE) -> None:
-    """Write model and schema; each replaces the previous file only once fully written."""
-    write_model(pipeline, model_file)
-    write_json(schema_file, schema.to_dict())

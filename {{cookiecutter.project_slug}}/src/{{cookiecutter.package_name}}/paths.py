@@ -1,0 +1,43 @@
+"""Every file the project reads or writes, named once: the commands, the stages and the readers
+use these names. ``dvc.yaml`` and ``params.yaml`` state the same paths for people and DVC;
+``tests/test_paths.py`` checks that they agree with this module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS_FILE = Path("params.yaml")
+
+# prepare: the validated data, split in two
+PROCESSED_DIR = Path("data/processed")
+TRAIN_FILE = PROCESSED_DIR / "train.csv"
+TEST_FILE = PROCESSED_DIR / "test.csv"
+
+# train: the model and what it expects
+MODEL_FILE = Path("models/model.skops")
+SCHEMA_FILE = Path("models/schema.json")
+
+# evaluate: the scores and the plot data of each task
+METRICS_FILE = Path("metrics.json")
+PLOTS_DIR = Path("plots")
+PLOT_FILES = {
+    "classification": ("confusion.csv", "roc.csv"),
+    "regression": ("predictions.csv", "residuals.csv"),
+}
+
+# drift: the default folder (drift.output_dir) and the files written in it
+DRIFT_DIR = Path("reports/drift")
+DRIFT_SUMMARY_JSON = "summary.json"
+DRIFT_SUMMARY_MD = "summary.md"
+DRIFT_REPORT_HTML = "report.html"
+RETRAIN_PR_BODY = DRIFT_DIR / "pr-body.md"
+
+
+def plot_files(task: str) -> list[Path]:
+    """The plot data that evaluation writes for ``task``."""
+    return [PLOTS_DIR / name for name in PLOT_FILES[task]]
+
+
+def all_plot_files() -> list[Path]:
+    """The plot data of every task (a comparison reads those that exist)."""
+    return [path for task in PLOT_FILES for path in plot_files(task)]
