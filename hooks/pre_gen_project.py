@@ -22,6 +22,7 @@ CHOICES = {
     "dvc_remote": ("none", "s3", "gcs", "azure", "ssh"),
     "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "none"),
     "deploy": ("actions", "argocd"),
+    "monitoring": ("prometheus-operator", "none"),
 }
 REMOTE_SCHEMES = {"s3": "s3://", "gcs": "gs://", "azure": "azure://", "ssh": "ssh://"}
 # Package names that would shadow a dependency or the standard library when imported.

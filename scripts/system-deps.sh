@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the full test suite needs (container builds, local registry, kustomize, node).
+# Debian packages the full test suite needs (container builds, local registry, kustomize, node,
+# Prometheus tools).
 # Idempotent; run as root (CI) or with sudo. Skips quietly when everything is present.
 set -euo pipefail
 APT_PACKAGES=(
@@ -11,6 +12,8 @@ APT_PACKAGES=(
   docker-registry
   kubectl
   wrk  # load generator of benchmarks/bench_serve.py
+  prometheus  # promtool, and the server of the alerting chain test (tests/test_monitoring.py)
+  prometheus-alertmanager  # amtool, and the Alertmanager of that chain
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
