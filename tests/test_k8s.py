@@ -180,15 +180,39 @@ def test_overlay_creates_its_restricted_namespace_and_puts_everything_in_it(proj
 
 def test_overlays_differ_in_size(rendered):
     staging, production = (documents(rendered[o]) for o in OVERLAYS)
-    assert production["Deployment"]["spec"]["replicas"] > staging["Deployment"]["spec"]["replicas"]
-    assert (
-        production["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
-        > staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
-    )
-    assert (
-        production["PodDisruptionBudget"]["spec"]["minAvailable"]
-        < production["Deployment"]["spec"]["replicas"]
-    )
+    for field in ("minReplicas", "maxReplicas"):
+        assert (
+            production["HorizontalPodAutoscaler"]["spec"][field]
+            > staging["HorizontalPodAutoscaler"]["spec"][field]
+        )
+    for docs in (staging, production):
+        assert (
+            docs["PodDisruptionBudget"]["spec"]["minAvailable"]
+            < docs["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+        )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_replicas_where_an_hpa_scales_the_deployment(project, rendered, overlay):
+    """The HPA owns .spec.replicas: a manifest that sets it makes `kubectl apply --server-side`
+    conflict with the HPA's field manager once it has scaled (kubernetes/kubernetes#94585), and
+    Kubernetes' HPA docs say to remove it. Every Deployment an HPA targets has none."""
+    docs = [doc for doc in yaml.safe_load_all(rendered[overlay].read_text()) if doc]
+    targets = {
+        doc["spec"]["scaleTargetRef"]["name"]
+        for doc in docs
+        if doc["kind"] == "HorizontalPodAutoscaler" and doc["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    }
+    assert targets
+    scaled = [doc for doc in docs if doc["kind"] == "Deployment" and doc["metadata"]["name"] in targets]
+    assert len(scaled) == len(targets)
+    assert all("replicas" not in doc["spec"] for doc in scaled)
+
+
+def test_digest_pinned_image_starts_without_asking_the_registry(rendered):
+    for overlay in OVERLAYS:
+        (container,) = documents(rendered[overlay])["Deployment"]["spec"]["template"]["spec"]["containers"]
+        assert "@sha256:" in container["image"] and container["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_rendered_manifests_pass_kubernetes_validate(rendered):
@@ -473,6 +497,18 @@ def test_argocd_applications_validate_and_point_at_the_overlays(argocd_project):
         assert "CreateNamespace=true" not in spec["syncPolicy"].get("syncOptions", [])
         # Both environments sync automatically: merging the (reviewed) promotion PR is the deploy.
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        # The HPA's replica count is neither a difference nor undone by a sync (Argo CD's diffing docs).
+        assert {"group": "apps", "kind": "Deployment", "name": "model-server",
+                "jsonPointers": ["/spec/replicas"]} in spec["ignoreDifferences"]  # fmt: skip
+        assert "RespectIgnoreDifferences=true" in spec["syncPolicy"]["syncOptions"]
+        # The project lets the Application create exactly the namespaced kinds its overlay renders.
+        allowed = {(kind["group"], kind["kind"]) for kind in project["spec"]["namespaceResourceWhitelist"]}
+        rendered_kinds = {
+            (doc["apiVersion"].rpartition("/")[0], doc["kind"])
+            for doc in yaml.safe_load_all(render(path, overlay))
+            if doc and doc["kind"] != "Namespace"
+        }
+        assert rendered_kinds == allowed
     # The only cluster-scoped object the project may create is the Namespace.
     assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
 

@@ -25,9 +25,15 @@ COMBOS = sorted(SUPPORTED)
 LOCKS = TEMPLATE / "{{cookiecutter.project_slug}}" / post.LOCKS_DIR
 
 
-def uv(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_OFFLINE": "1"}
+def uv(
+    project: Path, *args: str, check: bool = True, offline: bool = True, cache: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
+    if offline:
+        env["UV_OFFLINE"] = "1"
+    if cache is not None:
+        env["UV_CACHE_DIR"] = str(cache)
     result = subprocess.run(
         [sys.executable, "-m", "uv", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
     )
@@ -65,11 +71,21 @@ def test_lock_is_consistent_with_the_baked_pyproject(baked, name):
 
 
 def test_lock_check_fails_when_pyproject_changes(tmp_path):
-    """The check above can fail: a dependency added without `make lock` is caught."""
-    project = bake(tmp_path)
+    """The check above can fail: a dependency added without `make lock` is caught.
+
+    A changed pyproject.toml makes uv resolve again before it can compare, which needs every
+    package's metadata for every Python split. Offline, that works only where an earlier run left
+    them in uv's cache, so this one case runs as a user's `uv lock --check` does: online (the
+    package registry, which CI reaches) and with a cache of its own, empty, so it never depends
+    on what another run left behind.
+    """
+    project = bake(tmp_path / "bake")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"pyyaml>=6",', '"pyyaml>=6",\n    "rich>=13",'))
-    result = uv(project, "lock", "--check", "--python", python_of(project), check=False)
+    result = uv(
+        project, "lock", "--check", "--python", python_of(project), check=False, offline=False,
+        cache=tmp_path / "uv-cache",
+    )  # fmt: skip
     assert result.returncode != 0
     assert "needs to be updated" in result.stderr, result.stderr
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from act_harness import make_stand_in, push_event, run_act
-from helpers import commit, run, trained_copy
+from helpers import bake_and_train, commit, run, trained_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
@@ -112,7 +112,10 @@ def test_push_to_main_builds_once_and_keeps_one_staging_promotion_pr(release_pro
     assert attest["inputs"]["subject-name"] == IMAGE and attest["inputs"]["subject-digest"] == digest(1)
     assert attest["inputs"]["push-to-registry"] == "true"
     summary = "\n".join(result.summaries.values())
-    assert f"gh attestation verify oci://{IMAGE}@{digest(1)} --owner jane-doe" in summary
+    assert (
+        f"gh attestation verify oci://{IMAGE}@{digest(1)} --repo {OWNER_REPO} "
+        f"--signer-workflow {OWNER_REPO}/.github/workflows/release.yml --source-ref refs/heads/main"
+    ) in summary
 
     pull = result.pulls()["deploy/staging"]
     assert (pull["creates"], pull["updates"]) == (1, 0)
@@ -235,3 +238,53 @@ def test_first_push_of_a_new_repository_is_green_without_the_pull_request_settin
     assert len(result.calls_to("docker/build-push-action")) == 1 and result.pulls() == {}
     assert "Allow GitHub Actions to create and approve pull requests" in result.told, result
     assert f"{IMAGE}@{digest(1)}" in result.told
+
+
+def fresh_clone(project: Path, destination: Path) -> Path:
+    """What actions/checkout gives a runner: the committed files only (no model, no DVC cache)."""
+    run(["git", "clone", "-q", str(project), str(destination)], cwd=project.parent)
+    git(destination, "remote", "set-url", "origin", f"https://github.com/{OWNER_REPO}.git")
+    assert not (destination / "models" / "model.skops").exists()
+    assert not (destination / ".dvc" / "cache").exists()
+    return destination
+
+
+@pytest.mark.parametrize("remote", ["none", "never-pushed"])
+def test_first_push_reproduces_the_model_dvc_lock_names(trained_project, tmp_path, remote):
+    """The default configuration (no DVC remote), and a remote nobody pushed the model to: the
+    release trains the model again from the committed data and params, gets the md5 dvc.lock
+    records, builds once and opens the staging promotion."""
+    project = fresh_clone(trained_project, tmp_path / "mlops-project")
+    if remote == "never-pushed":
+        store = tmp_path / "dvc-remote"
+        run(["python", "-m", "dvc", "remote", "add", "--default", "local", str(store)], cwd=project)
+        commit(project, "Use a DVC remote nobody pushed to")
+    result = release(project, tmp_path / "state")
+    assert result.ok, result
+    assert "The model is not in a DVC remote: reproducing it" in result.told, result
+    assert len(result.calls_to("docker/build-push-action")) == 1
+    pull = result.pulls()["deploy/staging"]
+    assert (pull["creates"], pull["updates"]) == (1, 0)
+    assert images_field(pull["files"][STAGING]) == [{"name": IMAGE, "digest": digest(1)}]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    model_md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].startswith("models/"))
+    assert f"md5:{model_md5}" in pull["body"]
+    if remote == "never-pushed":  # the checked model is in the remote now
+        assert any(store.rglob("*")), "dvc push of the reproduced model"
+
+
+def test_first_push_of_a_cloud_remote_with_no_variables_is_green(tmp_path):
+    """An s3 bake on its first day: no AWS variables yet. The release says which to set, trains
+    from the committed data without touching the remote, builds once and promotes to staging."""
+    trained = bake_and_train(tmp_path / "bake", dvc_remote="s3", dvc_remote_url="s3://ml-bucket/dvc")
+    project = fresh_clone(trained, tmp_path / "mlops-project")
+    result = release(project, tmp_path / "state")
+    assert result.ok, result
+    assert "The DVC remote is not set up for this repository yet: set vars.AWS_ROLE_ARN, vars.AWS_REGION" in (
+        result.told
+    ), result
+    assert not result.calls_to("aws-actions/configure-aws-credentials")
+    assert len(result.calls_to("docker/build-push-action")) == 1
+    assert images_field(result.pulls()["deploy/staging"]["files"][STAGING]) == [
+        {"name": IMAGE, "digest": digest(1)}
+    ]

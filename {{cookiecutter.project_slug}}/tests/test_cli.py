@@ -57,8 +57,14 @@ def test_bad_params_name_the_key(workdir, capsys):
 
 def test_sample_data_explains_a_missing_own_file(workdir, capsys):
     assert main(["sample-data", "--out", "x/custom.csv"]) == 2
-    message = "x/custom.csv is missing and is not a bundled sample: get it with `dvc pull`"
+    message = "x/custom.csv is missing and is not a bundled sample: copy it back, or point data.path"
     assert message in capsys.readouterr().err
+    Path("x").mkdir()
+    Path("x/custom.csv.dvc").write_text("outs:\n- path: custom.csv\n")
+    assert main(["sample-data", "--out", "x/custom.csv"]) == 2
+    tracked = capsys.readouterr().err
+    assert "it is tracked by DVC, so get it with `dvc pull`" in tracked
+    assert "run `dvc push` where it was added" in tracked
 
 
 def test_sample_data_writes_a_bundled_dataset(workdir):

@@ -1,4 +1,11 @@
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import joblib
+import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
@@ -7,7 +14,12 @@ from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluate import evaluate, save
 from {{ cookiecutter.package_name }}.features import load_schema
-from {{ cookiecutter.package_name }}.io import TRUSTED_TYPES, read_model, write_model
+from {{ cookiecutter.package_name }}.io import (
+    TRUSTED_TYPES,
+    canonical_skops,
+    read_model,
+    write_model,
+)
 from {{ cookiecutter.package_name }}.split import split
 from {{ cookiecutter.package_name }}.train import fit, make_estimator
 from {{ cookiecutter.package_name }}.train import save as save_model
@@ -96,3 +108,50 @@ def test_a_pickle_or_a_broken_file_is_not_loaded(tmp_path):
             read_model(path)
     with pytest.raises(UserError, match=r"missing\.skops not found: train first"):
         read_model(tmp_path / "missing.skops")
+
+
+SMALL = {"random_forest": {"n_estimators": 10}, "gradient_boosting": {"max_iter": 10}, "linear": {}}
+TRAIN_AND_SAVE = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    sys.path.insert(0, sys.argv[3])  # the tests folder, for conftest's data
+    from conftest import make_frame, make_params
+    from {{ cookiecutter.package_name }}.config import parse_params
+    from {{ cookiecutter.package_name }}.train import fit, save
+
+    model, out = json.loads(sys.argv[1]), sys.argv[2]
+    params = parse_params(make_params(model["task"], model=model["model"]))
+    pipeline, schema = fit(make_frame(model["task"]), params)
+    save(pipeline, schema, f"{out}/model.skops", f"{out}/schema.json")
+    """
+)
+
+
+@pytest.mark.parametrize("family", ["random_forest", "gradient_boosting", "linear"])
+def test_the_same_training_writes_the_same_bytes(tmp_path, task, family):
+    """Trainings in two processes give one model file, byte for byte, so `dvc repro` reproduces
+    the md5 in dvc.lock (skops alone names members after id() and stamps the write time)."""
+    model = {"family": family, "params": SMALL[family]}
+    pipeline, schema = fit(make_frame(task), parse_params(make_params(task, model=model)))
+    save_model(pipeline, schema, tmp_path / "model.skops", tmp_path / "schema.json")
+    other = tmp_path / "other"
+    other.mkdir()
+    script_args = [json.dumps({"task": task, "model": model}), str(other), str(Path(__file__).parent)]
+    subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, *script_args], check=True, timeout=300)
+    assert (other / "model.skops").read_bytes() == (tmp_path / "model.skops").read_bytes()
+
+
+def test_the_canonical_file_loads_the_same_model(tmp_path, task):
+    params = parse_params(make_params(task, model={"family": "random_forest", "params": {}}))
+    frame = make_frame(task)
+    pipeline, _ = fit(frame, params)
+    raw = sio.dumps(pipeline)
+    canonical = canonical_skops(raw)
+    assert canonical != raw and canonical_skops(canonical) == canonical
+    write_model(pipeline, tmp_path / "model.skops")
+    assert (tmp_path / "model.skops").read_bytes() == canonical
+    loaded = read_model(tmp_path / "model.skops")
+    x = frame.drop(columns="label")
+    assert np.array_equal(loaded.predict(x), pipeline.predict(x))

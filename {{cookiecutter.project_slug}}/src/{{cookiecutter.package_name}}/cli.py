@@ -50,7 +50,12 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else load_params(args.params).data.path
     name = args.dataset or out.stem
     if name not in SAMPLES:
-        fix = "get it with `dvc pull` (needs the DVC remote) or copy it back"
+        fix = (
+            "it is tracked by DVC, so get it with `dvc pull` (the DVC remote must be configured); "
+            "if nobody uploaded it yet, run `dvc push` where it was added"
+            if out.with_name(out.name + ".dvc").exists()
+            else "copy it back, or point data.path in params.yaml at your CSV"
+        )
         missing = f"{out} is missing and is not a bundled sample: {fix}"
         problem = f"no bundled dataset named {name!r}" if out.exists() else missing
         raise UserError(f"{problem}; bundled datasets are {', '.join(SAMPLES)}")

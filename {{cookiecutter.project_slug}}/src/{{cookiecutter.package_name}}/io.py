@@ -4,6 +4,7 @@ model file: skops, which loads only the types listed here and never runs code fr
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import zipfile
@@ -47,10 +48,61 @@ def write_json(target: Path | str, payload: Any) -> None:
 
 
 def write_model(pipeline: Any, target: Path | str) -> None:
+    """Save the pipeline as a skops file whose bytes depend only on the pipeline.
+
+    The same commit then trains the same bytes, so `dvc repro` reproduces the md5 in dvc.lock and
+    a retrain that changed nothing shows no model change.
+    """
     import skops.io as sio
 
+    data = sio.dumps(pipeline, compression=zipfile.ZIP_DEFLATED)
     with atomic_path(target) as tmp:
-        sio.dump(pipeline, tmp, compression=zipfile.ZIP_DEFLATED)
+        tmp.write_bytes(canonical_skops(data))
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops archive, without what differs from one save to the next.
+
+    skops names the archive's array members and its shared-object ids after `id()` of objects in
+    the saving process, and zip stamps each member with the time of writing. Here both kinds of
+    id are numbered in the order `schema.json` lists them, and every member gets one fixed time,
+    so loading gives the same objects and saving twice gives the same bytes.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(members.pop("schema.json"))
+    files: dict[str, str] = {}
+    ids: dict[int, int] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                renumber(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if "__loader__" in node:
+            if isinstance(node.get("__id__"), int):
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids))
+            if node.get("file") in members:
+                old = node["file"]
+                node["file"] = files.setdefault(old, f"{len(files)}{Path(old).suffix}")
+        for value in node.values():
+            renumber(value)
+
+    renumber(schema)
+    if set(files) != set(members):
+        raise ValueError(f"skops archive members not named in schema.json: {set(members) - set(files)}")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        entries = [("schema.json", json.dumps(schema, indent=2).encode())]
+        entries += sorted((new, members[old]) for old, new in files.items())
+        for name, payload in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, payload)
+    return out.getvalue()
 
 
 def read_model(path: Path | str) -> Any:
