@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import evaluate, train
+from . import evaluate, monitoring, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
 from .data import load, read_csv
@@ -93,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     params, rows = load_params(args.params), read_csv(PROCESSED / "train.csv")
     pipeline, schema = train.fit(rows, params)
     train.save(pipeline, schema)
+    monitoring.write_reference(pipeline, schema, read_csv(PROCESSED / "test.csv"))
     dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
     print(
         f"trained {params.model.family} ({params.data.task}) on {len(rows)} rows: "

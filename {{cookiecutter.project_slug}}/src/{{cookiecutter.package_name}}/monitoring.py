@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+
+from .features import Schema, to_model_frame
+from .io import write_json
 
 REFERENCE_FILE = Path("models/reference.json")
 # Latency buckets (seconds) of http_request_duration_seconds: each SLO threshold of
@@ -42,6 +46,13 @@ def reference(task: str, predictions: Sequence[Any]) -> dict[str, Any]:
         "prediction_mean": round(float(values.mean()), 6),
         "prediction_stddev": round(float(values.std()), 6),
     }
+
+
+def write_reference(
+    pipeline: Any, schema: Schema, test_rows: pd.DataFrame, path: Path = REFERENCE_FILE
+) -> None:
+    """At training time: the model's predictions on the test split, next to the model file."""
+    write_json(path, reference(schema.task, pipeline.predict(to_model_frame(test_rows, schema))))
 
 
 def read_reference(path: Path) -> dict[str, Any] | None:
