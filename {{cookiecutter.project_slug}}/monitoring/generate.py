@@ -61,6 +61,11 @@ def _literal(dumper: yaml.SafeDumper, text: Literal) -> yaml.ScalarNode:
 yaml.SafeDumper.add_representer(Literal, _literal)
 
 
+def selector(labels: dict[str, str]) -> str:
+    """A PromQL selector matching these label values exactly."""
+    return "{" + ", ".join(f'{name}="{value}"' for name, value in labels.items()) + "}"
+
+
 @dataclass
 class Environment:
     """What the rules and the dashboard of one environment are made from."""
@@ -74,8 +79,7 @@ class Environment:
 
     def select(self, *extra: str) -> str:
         """A PromQL label selector of this environment's server, with `extra` matchers."""
-        matchers = [f'job="{self.job}"', f'namespace="{self.namespace}"', *extra]
-        return "{" + ", ".join(matchers) + "}"
+        return "{" + ", ".join([f'job="{self.job}"', f'namespace="{self.namespace}"', *extra]) + "}"
 
     @property
     def sloth_service(self) -> str:
@@ -109,7 +113,7 @@ def slo_rules(env: Environment, slo: str, objective: float, errors: Callable[[st
               total: Callable[[str], str]) -> list[dict]:  # fmt: skip
     """sloth's recording rules of one SLO: error ratio per window, objective, budget, burn rates."""
     ids = {"sloth_id": f"{env.sloth_service}-{slo}", "sloth_service": env.sloth_service, "sloth_slo": slo}
-    match = "{" + ", ".join(f'{key}="{value}"' for key, value in ids.items()) + "}"
+    match = selector(ids)
     on_slo = "on (sloth_id, sloth_slo, sloth_service) group_left"
     rules = [
         {
@@ -168,7 +172,7 @@ def alert(env: Environment, name: str, expr: str, duration: str, severity: str, 
 
 def burn_alerts(env: Environment, name: str, slo: str, objective: float, what: str) -> list[dict]:
     """A page (critical) and a ticket (warning), each firing on either of its two window pairs."""
-    match = f'{{sloth_id="{env.sloth_service}-{slo}"}}'
+    match = selector({"sloth_id": f"{env.sloth_service}-{slo}"})
     alerts = []
     for severity in ("critical", "warning"):
         pairs = [
@@ -294,7 +298,7 @@ def prometheus_rule(env: Environment) -> str:
 def dashboard_json(env: Environment) -> str:
     """The environment's dashboard: traffic, latency, SLO budgets, predictions, servers up."""
     select, predict = env.select(), env.select('handler="/predict"')
-    slos = f'{{sloth_service="{env.sloth_service}"}}'
+    slos = selector({"sloth_service": env.sloth_service})
     datasource = {"type": "prometheus", "uid": "${datasource}"}
     latency = f"sum by (le) (rate(http_request_duration_seconds_bucket{predict}[5m]))"
     panels = [
