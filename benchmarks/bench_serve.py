@@ -233,7 +233,10 @@ def server(cmd: list[str], cwd: Path, env: dict[str, str], ready_url: str, log: 
             cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            wait_for(ready_url, timeout=120, process=process)
+            try:
+                wait_for(ready_url, timeout=120, process=process)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its output:\n{log.read_text()[-3000:]}") from None
             yield process
         finally:
             with contextlib.suppress(ProcessLookupError):
