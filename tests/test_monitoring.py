@@ -534,7 +534,7 @@ def test_no_monitoring_objects_with_monitoring_none(tmp_path):
         kinds = {doc["kind"] for doc in yaml.safe_load_all(kustomize(path / "k8s/overlays" / overlay)) if doc}
         assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
         assert not (path / "k8s/overlays" / overlay / "monitoring").exists()
-    for gone in ("monitoring", "docs", "k8s/components"):
+    for gone in ("monitoring", "docs/runbooks", "k8s/components/monitoring"):
         assert not (path / gone).exists(), gone
     assert "monitoring:" not in (path / "Makefile").read_text()
 
