@@ -14,6 +14,9 @@ report gives the median over rounds and every round's figures. The servers:
   (Predictor.tree_mean: the trees' outputs summed without joblib's dispatch of each tree);
 - ours without the fast path (`serve --no-fast-path`): every batch through the pipeline's own
   predict_proba, to show what the fast path buys;
+- ours with its metrics switched off (the HTTP instrumentation and the model's own metrics
+  replaced by no-ops, in this benchmark only): the cost of monitoring, whose target (issue 15) is
+  a throughput with monitoring at least 95% of this one's;
 - the FastAPI route a user would write without batching (pydantic request model, scikit-learn
   called per request in FastAPI's thread pool, same uvicorn);
 - BentoML, installed in its own venv (benchmarks/.venv-bentoml, created on first use) with the same
@@ -57,7 +60,12 @@ from template_support.project import bake, bake_and_train, project_env
 RESULTS = ROOT / "benchmarks" / "results"
 BENTO_VENV = ROOT / "benchmarks" / ".venv-bentoml"
 BENTOML_VERSION = "1.4.40"
-TARGETS = {"one_row_p99_ms": 25.0, "thousand_rows_ms": 100.0, "throughput_vs_bentoml": 5.0}
+TARGETS = {
+    "one_row_p99_ms": 25.0,
+    "thousand_rows_ms": 100.0,
+    "throughput_vs_bentoml": 5.0,
+    "throughput_monitoring_on_vs_off": 0.95,
+}
 
 WRK_SCRIPT = """
 local f = io.open(os.getenv("BENCH_BODY"), "r")
@@ -153,6 +161,41 @@ def predict(request: PredictRequest) -> dict:
 '''
 
 
+# Our server with its metrics off, for the monitoring-cost comparison (this benchmark only):
+# `python no_metrics.py PACKAGE --port N`.
+NO_METRICS = """
+import argparse
+import importlib
+
+parser = argparse.ArgumentParser()
+parser.add_argument("package")
+parser.add_argument("--port", type=int)
+args = parser.parse_args()
+serve = importlib.import_module(args.package + ".serve")
+
+
+class Off:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def instrument(self, app, **kwargs):
+        return self
+
+    def expose(self, app, **kwargs):
+        return self
+
+    def observe(self, records, result):
+        pass
+
+    def counting_failures(self, write):
+        return write
+
+
+serve.Instrumentator = serve.ServerMetrics = Off
+serve.run("127.0.0.1", args.port, serve.Settings.from_env())
+"""
+
+
 def bodies(project: Path, workdir: Path) -> dict[str, Path]:
     import pandas as pd
 
@@ -187,7 +230,10 @@ def server(cmd: list[str], cwd: Path, env: dict[str, str], ready_url: str, log: 
             cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            wait_for(ready_url, timeout=120, process=process)
+            try:
+                wait_for(ready_url, timeout=120, process=process)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its output:\n{log.read_text()[-3000:]}") from None
             yield process
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -318,6 +364,9 @@ def main() -> int:
         ours = [sys.executable, "-m", package, "serve"]
         start("ours", ours, project, project_env(project))
         start("ours_without_fast_path", [*ours, "--no-fast-path"], project, project_env(project))
+        (workdir / "no_metrics.py").write_text(NO_METRICS)
+        no_metrics = [sys.executable, str(workdir / "no_metrics.py"), package]
+        start("ours_metrics_off", no_metrics, project, project_env(project))
 
         sys.path.insert(0, str(project / "src"))
         model_env = {
@@ -380,6 +429,7 @@ def main() -> int:
     bentos = [name for name in names if name.startswith("bentoml")]
     vs_bento = per_round("ours", *bentos) if bentos else []
     vs_bento_median = statistics.median(vs_bento) if vs_bento else None
+    monitoring_cost = per_round("ours", "ours_metrics_off")
     results["targets"] = {
         "one_row_p99_ms": TARGETS["one_row_p99_ms"],
         "one_row_p99_median_ms": ours["one_row_concurrent"]["p99_ms"],
@@ -389,6 +439,10 @@ def main() -> int:
         "throughput_vs_best_bentoml_target": TARGETS["throughput_vs_bentoml"],
         "throughput_met": vs_bento_median is not None and vs_bento_median >= TARGETS["throughput_vs_bentoml"],
         "fast_path_gain_per_round": per_round("ours", "ours_without_fast_path"),
+        "monitoring_on_vs_off_per_round": monitoring_cost,
+        "monitoring_on_vs_off": statistics.median(monitoring_cost),
+        "monitoring_on_vs_off_target": TARGETS["throughput_monitoring_on_vs_off"],
+        "monitoring_met": statistics.median(monitoring_cost) >= TARGETS["throughput_monitoring_on_vs_off"],
         "throughput_vs_plain_fastapi_per_round": per_round("ours", "plain_fastapi_no_batching"),
         "thousand_rows_ms": TARGETS["thousand_rows_ms"],
         "thousand_rows_met": ours["thousand_rows"]["p95_ms"] <= TARGETS["thousand_rows_ms"],

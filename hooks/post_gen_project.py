@@ -49,6 +49,30 @@ def select_deploy_mode(root: Path, mode: str) -> None:
         shutil.rmtree(root / ARGOCD_DIR, ignore_errors=True)
 
 
+MONITORING = (
+    Path("monitoring"),
+    Path("docs/runbooks"),
+    Path("k8s/components/monitoring"),
+    Path("k8s/overlays/staging/monitoring"),
+    Path("k8s/overlays/production/monitoring"),
+)
+
+
+def select_monitoring(root: Path, monitoring: str) -> None:
+    """monitoring=none: no Prometheus Operator objects, rules, dashboards or runbooks."""
+    if monitoring != "none":
+        return
+    for relative in MONITORING:
+        path = root / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for folder in (root / "docs", root / "k8s/components"):  # left empty
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 LOCKS_DIR = "uv-locks"
 # The project name the shipped locks were resolved under (scripts/lock-template.py); the lock
 # records nothing else that a bake varies (every DVC remote plugin is an extra of every project).
@@ -99,6 +123,7 @@ def main(root: Path, context: dict[str, str]) -> None:
     select_license(root, context["license"])
     remove_dvc_remote_action(root, context["dvc_remote"])
     select_deploy_mode(root, context["deploy"])
+    select_monitoring(root, context["monitoring"])
     select_lock(root, context["python_version"], context["project_slug"])
     remove_empty_files(root)
 

@@ -85,8 +85,20 @@ def check_github_owner(value: str) -> str | None:
 
 
 def read_options(template_dir: str | Path) -> dict:
-    """The template's cookiecutter.json: the one place where options and choices are written."""
-    return json.loads((Path(template_dir) / "cookiecutter.json").read_text(encoding="utf-8"))
+    """The template's cookiecutter.json: the one place where options and choices are written.
+
+    ``_repo_dir`` is the template as the user named it, so `cookiecutter .` gives a path relative
+    to where cookiecutter started, while this hook runs in the project's folder: such a path is
+    taken from the starting shell's folder ($PWD). Where cookiecutter.json still cannot be found,
+    the answers are checked without it ({} here), as under cruft.
+    """
+    folder = Path(template_dir)
+    if not folder.is_absolute():
+        folder = Path(os.environ.get("PWD", ".")) / folder
+    try:
+        return json.loads((folder / "cookiecutter.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
 
 
 def choice_options(options: dict) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System commands the full test suite needs (container builds, local registry, load generator,
-# node for the Argo CD schema validators), each with the Debian/Ubuntu package that provides it.
+# node for the Argo CD schema validators, the Prometheus tools), each with the Debian/Ubuntu package that provides it.
 # Idempotent; run as root (CI) or with sudo. Skips quietly when every command is present.
 #
 # Commands are checked, not packages: GitHub's ubuntu runners ship some of these tools as plain
@@ -17,6 +17,10 @@ declare -A PACKAGE_OF=(
   [wrk]=wrk  # load generator of benchmarks/bench_serve.py
   [node]=nodejs
   [npm]=npm
+  [prometheus]=prometheus  # the server of the alerting chain test (tests/test_monitoring_chain.py)
+  [promtool]=prometheus  # check and test the generated rules
+  [prometheus-alertmanager]=prometheus-alertmanager  # the Alertmanager of that chain
+  [amtool]=prometheus-alertmanager  # check the example routing
 )
 # debootstrap and runc live in /usr/sbin, which a non-root user's PATH may lack.
 search_path="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

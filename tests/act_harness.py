@@ -245,6 +245,14 @@ last="${{args[${{#args[@]}}-1]}}"
 case "${{args[0]}}" in
   kustomize) exec {kubectl} "$@" ;;
   diff) echo "-  image: old"; echo "+  image: new"; exit 1 ;;
+  explain)
+    # `kubectl explain KIND --api-version=V` fails for a kind the API server does not serve
+    # (kubectl reference, explain). This cluster serves every kind, the Prometheus Operator's
+    # too, unless state/no-monitoring-crds exists.
+    if [ -f "$state/no-monitoring-crds" ] && [[ "$*" == *monitoring.coreos.com* ]]; then
+      echo "error: couldn't find resource for \"${{args[2]#--api-version=}}, Kind=${{args[1]}}\"" >&2
+      exit 1
+    fi ;;
   apply)
     if [ -f "$state/apply-fails" ]; then
       rm "$state/apply-fails"
@@ -270,6 +278,8 @@ def kubectl_stand_in(state: Path) -> Path:
     """A stand-in for azure/setup-kubectl that puts a recording ``kubectl`` on PATH (there is no
     API server here): every call is logged to ``state/kubectl.log``; ``kustomize`` runs the real
     kubectl; ``diff`` answers a two-line diff (exit 1, as kubectl does when there are changes);
+    ``explain`` knows every kind, except the Prometheus Operator's when ``state/no-monitoring-crds``
+    exists;
     ``apply ... -f FILE`` keeps FILE as ``state/applied-<n>.yaml`` (fails once, as an API server
     refusing it would, when ``state/apply-fails`` exists); ``rollout status`` fails once
     when ``state/rollout-fails`` exists (and removes it), other ``rollout`` calls succeed."""

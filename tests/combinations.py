@@ -45,7 +45,12 @@ SUPPORTED: dict[str, dict[str, str]] = {
         "drift_schedule": "*/30 2-4 1,15 * MON-FRI",
         "deploy": "argocd",
     },
-    "regression-random-forest": {"task": "regression", "model_family": "random_forest"},
+    # Also no monitoring objects (a cluster without the Prometheus Operator).
+    "regression-random-forest": {
+        "task": "regression",
+        "model_family": "random_forest",
+        "monitoring": "none",
+    },
 }
 
 # (answers, text the pre-generation hook must print). Each must fail and leave nothing behind.

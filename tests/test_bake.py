@@ -20,7 +20,9 @@ from helpers import bake, init_repo, run, trained_copy
 COMBOS = sorted(SUPPORTED)
 PLUGINS = {"s3": "s3", "gcs": "gs", "azure": "azure", "ssh": "ssh"}
 TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".md", ".txt", ".cfg", ".json", ""}
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+# Not Jinja: `${{ ... }}` (GitHub Actions), `{{ $value }}` (Prometheus' alert templates) and
+# `{{label}}` (Grafana legends).
+LEFTOVER = re.compile(r"(?<!\$)\{\{(?!\s*\$|\w+\}\})|\{%|\{#|cookiecutter\.")
 
 
 @pytest.fixture(scope="module")

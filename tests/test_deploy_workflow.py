@@ -155,6 +155,22 @@ def test_merged_promotion_applies_exactly_the_staging_overlay(gitops_repo, tmp_p
     assert "production: never applied, nothing promoted yet" in summary
 
 
+def test_a_cluster_without_the_operator_crds_is_told_what_to_do_before_any_apply(gitops_repo, tmp_path):
+    project = copy(gitops_repo, tmp_path / "mlops-project")
+    merge_staging_promotion(project)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "no-monitoring-crds").write_text("")
+    result = deploy(project, state)
+    assert not result.ok, result
+    calls = kubectl_calls(state)
+    assert "explain ServiceMonitor --api-version=monitoring.coreos.com/v1" in calls
+    assert not any(c.startswith(("diff", "apply")) for c in calls) and not list(state.glob("applied-*"))
+    missing = "monitoring.coreos.com/v1 PrometheusRule, monitoring.coreos.com/v1 ServiceMonitor."
+    assert f"the cluster does not serve {missing}" in result.told, result
+    assert "install it" in result.told
+
+
 def test_failed_rollout_is_undone_and_reverted_by_pull_request(gitops_repo, tmp_path):
     project = copy(gitops_repo, tmp_path / "mlops-project")
     before = merge_staging_promotion(project)

@@ -45,6 +45,8 @@ KINDS = {
     "PodDisruptionBudget",
     "NetworkPolicy",
 }
+# monitoring=prometheus-operator adds these (tests/test_monitoring.py checks them).
+MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
 
 
 def checkov_binary() -> str:
@@ -72,6 +74,7 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
             "github_owner": "Acme-Corp",
             "k8s_namespace": "ml-serving",
             "deploy": "argocd",
+            "monitoring": "none",
         }
     )
     path = bake(tmp_path_factory.mktemp(f"k8s-{request.param}"), **answers)
@@ -82,6 +85,7 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
         "image": f"ghcr.io/{owner.lower()}/{path.name}",  # image names are lowercase
         "namespace": answers.get("k8s_namespace", path.name),
         "deploy": answers.get("deploy", "actions"),
+        "kinds": KINDS | (MONITORING_KINDS if answers.get("monitoring") != "none" else set()),
     }
     return path, expected
 
@@ -97,7 +101,9 @@ def render(project: Path, overlay: str) -> str:
     return kustomize(project / "k8s/overlays" / overlay)
 
 
-INGRESS_OPT_IN = "# components:\n#   - ../../components/ingress\n"
+# The commented-out opt-in of each overlay: a `components:` list of its own, or (with monitoring
+# on) one more entry of the existing list.
+INGRESS_OPT_IN = ("# components:\n#   - ../../components/ingress\n", "  # - ../../components/ingress\n")
 
 
 def with_ingress(project: Path, destination: Path) -> Path:
@@ -106,8 +112,9 @@ def with_ingress(project: Path, destination: Path) -> Path:
     for overlay in OVERLAYS:
         kustomization = destination / "overlays" / overlay / "kustomization.yaml"
         text = kustomization.read_text()
-        assert INGRESS_OPT_IN in text, f"{overlay}: the commented-out opt-in line is missing"
-        kustomization.write_text(text.replace(INGRESS_OPT_IN, INGRESS_OPT_IN.replace("# ", "")))
+        opt_in = [line for line in INGRESS_OPT_IN if line in text]
+        assert opt_in, f"{overlay}: the commented-out opt-in line is missing"
+        kustomization.write_text(text.replace(opt_in[0], opt_in[0].replace("# ", "")))
     return destination
 
 
@@ -150,7 +157,7 @@ def documents_of(text: str) -> dict[str, dict]:
 def test_overlay_renders_a_locked_down_deployment(project, rendered, overlay):
     _, expected = project
     docs = documents(rendered[overlay])
-    assert set(docs) == KINDS
+    assert set(docs) == expected["kinds"]
     assert all(doc["metadata"]["labels"]["app.kubernetes.io/instance"] == overlay for doc in docs.values())
 
     pod = docs["Deployment"]["spec"]["template"]["spec"]
@@ -201,7 +208,7 @@ def test_overlay_creates_its_restricted_namespace_and_puts_everything_in_it(proj
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
         assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest"
     others = [doc for doc in docs if doc["kind"] != "Namespace"]
-    assert len(others) == len(KINDS) - 1
+    assert len(others) == len(expected["kinds"]) - 1
     assert {doc["metadata"].get("namespace") for doc in others} == {name}
 
 

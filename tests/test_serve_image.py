@@ -127,7 +127,7 @@ def test_image_is_lean_and_runs_as_a_user(pushed_image):
     out = podman(*RUN, "run", "--rm", "--network", "none", ref, "python", "-c", probe).stdout.strip()
     assert out == "10001 [] []"
     listing = podman(*RUN, "run", "--rm", "--network", "none", ref, "ls", "/app/models").stdout.split()
-    assert sorted(listing) == ["model.skops", "schema.json"]
+    assert sorted(listing) == ["model.skops", "reference.json", "schema.json"]
     added = image_size(ref) - image_size(pushed_image["base"])
     assert 0 < added < 600 * 1024**2, f"the image adds {added / 1024**2:.0f} MB over its base"
 

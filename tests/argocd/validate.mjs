@@ -1,11 +1,13 @@
 // Validate Argo CD objects against Argo CD's own types, from @kubernetes-models/argo-cd (generated
-// from Argo CD's CRDs and Go types; pinned in package.json / package-lock.json next to this file).
+// from Argo CD's CRDs and Go types), and the Prometheus Operator's ServiceMonitor and
+// PrometheusRule against @kubernetes-models/prometheus-operator (generated from its CRDs). Both
+// are pinned in package.json / package-lock.json next to this file.
 //
 //   node tests/argocd/validate.mjs < documents.json
 //
 // stdin: a JSON list of Kubernetes objects. stdout: one JSON line per object,
-// {"kind", "name", "errors": [...]}. Exit 0 when every object is a valid Application or
-// AppProject, 1 when any is not, 2 when the tools are not installed.
+// {"kind", "name", "errors": [...]}. Exit 0 when every object is a valid object of a kind below,
+// 1 when any is not, 2 when the tools are not installed.
 //
 // Two checks, because neither alone is enough:
 // 1. the package's JSON-schema validators: required fields, types, enums, formats. They let
@@ -20,21 +22,38 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const modules = process.env.ARGOCD_MODELS_DIR ?? resolve(here, "../../.node-tools/node_modules");
-const entry = join(modules, "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/index.js");
+// apiVersion -> the package that models it, and the kinds checked.
+const GROUPS = {
+  "argoproj.io/v1alpha1": {
+    module: "@kubernetes-models/argo-cd/argoproj.io/v1alpha1",
+    kinds: ["Application", "AppProject"],
+  },
+  "monitoring.coreos.com/v1": {
+    module: "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+    kinds: ["ServiceMonitor", "PrometheusRule"],
+  },
+};
 const tsc = join(modules, "typescript/bin/tsc");
-for (const needed of [entry, tsc]) {
+const entries = Object.values(GROUPS).map((group) => join(modules, group.module, "index.js"));
+for (const needed of [...entries, tsc]) {
   if (!existsSync(needed)) {
     console.error(`${needed} not found: run \`make install\` (npm ci into .node-tools/)`);
     process.exit(2);
   }
 }
-const models = await import(pathToFileURL(entry).href);
-const KINDS = { Application: models.Application, AppProject: models.AppProject };
+const MODELS = {};
+for (const [apiVersion, group] of Object.entries(GROUPS)) {
+  const models = await import(pathToFileURL(join(modules, group.module, "index.js")).href);
+  MODELS[apiVersion] = Object.fromEntries(group.kinds.map((kind) => [kind, models[kind]]));
+}
+const KNOWN = Object.entries(GROUPS)
+  .map(([apiVersion, group]) => `${apiVersion} ${group.kinds.join(" or ")}`)
+  .join(", nor a ");
 
 // Errors of `tsc` on `const o<i>: I<Kind> = <object>;`, by object index.
 function typeErrors(objects) {
-  const header = Object.keys(KINDS).map(
-    (kind) => `import type { I${kind} } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/${kind}";`,
+  const header = Object.values(GROUPS).flatMap((group) =>
+    group.kinds.map((kind) => `import type { I${kind} } from "${group.module}/${kind}";`),
   );
   const lines = objects.map((object, i) => `export const o${i}: I${object.kind} = ${JSON.stringify(object)};`);
   // Next to node_modules, so that the package's types resolve.
@@ -73,11 +92,9 @@ const reports = objects.map((object) => ({
 }));
 const known = [];
 objects.forEach((object, i) => {
-  const Model = KINDS[reports[i].kind];
-  if (object?.apiVersion !== "argoproj.io/v1alpha1" || !Model) {
-    reports[i].errors.push(
-      `not an argoproj.io/v1alpha1 Application or AppProject (${object?.apiVersion} ${reports[i].kind})`,
-    );
+  const Model = MODELS[object?.apiVersion]?.[reports[i].kind];
+  if (!Model) {
+    reports[i].errors.push(`not an ${KNOWN} (${object?.apiVersion} ${reports[i].kind})`);
     return;
   }
   known.push(i);

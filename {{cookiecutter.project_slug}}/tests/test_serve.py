@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,11 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
 from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
+from {{ cookiecutter.package_name }}.monitoring import reference_of
 from {{ cookiecutter.package_name }}.serve import Batcher, Predictor, Settings, create_app
 from {{ cookiecutter.package_name }}.train import fit
 
@@ -361,6 +364,80 @@ def test_metrics_count_requests_latency_and_predictions(client, trained, task):
             for line in text.splitlines()
             if line.startswith("model_predictions_total")
         )
+
+
+def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(trained, task):
+    model, schema_file, frame = trained
+    reference = reference_of(read_model(model), load_schema(schema_file), frame)
+    write_json(model.with_name("reference.json"), reference)
+    known = json.loads(model.with_name("reference.json").read_text())
+    # Every write to /dev/full fails (ENOSPC): the request is answered, the failure counted.
+    settings = Settings(model, schema_file, prediction_log="/dev/full", git_commit=COMMIT)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/predict", json={"records": records_of(frame, 3)}).status_code == 200
+        text = client.get("/metrics").text
+    assert "model_prediction_log_errors_total 1.0" in text
+    assert (
+        'http_request_duration_seconds_bucket{handler="/predict",le="0.05",method="POST"} ' in text
+    )
+    if task == "classification":
+        assert set(known["class_share"]) == set(schema_of(model).classes)
+        shares = {
+            sample.labels["label"]: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "model_reference_class_share"
+        }
+        assert shares == known["class_share"]
+    else:
+        assert f"model_reference_prediction_mean {known['prediction_mean']}" in text
+        assert f"model_reference_prediction_stddev {known['prediction_stddev']}" in text
+        assert "model_prediction_value_count 3.0" in text
+
+
+def schema_of(model: Path):
+    return load_schema(model.with_name("schema.json"))
+
+
+def test_metrics_have_bounded_labels_and_pass_promtool(client, trained):
+    """Unknown paths, methods and bodies add no series; `promtool check metrics` finds nothing."""
+
+    def series() -> set[str]:
+        text = client.get("/metrics").text
+        return {
+            line.rsplit(" ", 1)[0]
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+
+    for _ in range(2):  # each kind of request once (and /metrics itself) before counting
+        client.post("/predict", json={"records": records_of(trained[2], 2)})
+        client.post("/predict", json={"records": [{"x1": 0}]})
+        client.get("/nowhere")
+        client.delete("/predict/0")
+        before = series()
+    for n in range(40):
+        client.post(
+            "/predict", json={"records": records_of(trained[2].sample(3, random_state=n), 3)}
+        )
+        client.post("/predict", json={"records": [{"x1": n}]})
+        client.get(f"/nowhere/{n}")
+        client.delete(f"/predict/{n}")
+    after = series()
+    assert after == before
+    assert len(after) < 200
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian/Ubuntu: apt-get install prometheus)")
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=client.get("/metrics").text,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0 and checked.stdout + checked.stderr == "", (
+        checked.stdout + checked.stderr
+    )
 
 
 def test_prediction_log_holds_what_was_scored(client, settings, trained, task):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import evaluate, train
+from . import evaluate, monitoring, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
 from .data import load
@@ -45,6 +45,7 @@ from .paths import (
     MODEL_FILE,
     PARAMS_FILE,
     PLOTS_DIR,
+    REFERENCE_FILE,
     RETRAIN_PR_BODY,
     SCHEMA_FILE,
     TEST_FILE,
@@ -132,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Each file replaces the previous one only once fully written.
     write_model(pipeline, MODEL_FILE)
     write_json(SCHEMA_FILE, schema.to_dict())
+    reference = monitoring.reference_of(pipeline, schema, read_csv(TEST_FILE))
+    write_json(REFERENCE_FILE, reference)
     dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
     print(
         f"trained {params.model.family} ({params.data.task}) on {len(rows)} rows: "

@@ -212,3 +212,11 @@ def read_model(path: Path | str) -> Any:
         "`make repro`; if you changed the pipeline and trust these types, add them to "
         "TRUSTED_TYPES in io.py"
     )
+
+
+def read_reference(path: Path | str) -> dict[str, Any] | None:
+    """The monitoring reference next to a model; None for a model trained before there was one."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None

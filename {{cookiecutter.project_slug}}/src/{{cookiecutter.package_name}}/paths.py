@@ -16,6 +16,8 @@ TEST_FILE = PROCESSED_DIR / "test.csv"
 # train: the model and what it expects
 MODEL_FILE = Path("models/model.skops")
 SCHEMA_FILE = Path("models/schema.json")
+# what the model predicted on the test split (monitoring's reference; travels with the model)
+REFERENCE_FILE = Path("models/reference.json")
 
 # evaluate: the scores and the plot data of each task
 METRICS_FILE = Path("metrics.json")

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import ConfigDict, Field, create_model
 from sklearn import ensemble
@@ -34,8 +34,9 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from . import __version__
 from .errors import UserError
 from .features import Schema, load_schema
-from .io import read_model
-from .paths import MODEL_FILE, SCHEMA_FILE
+from .io import read_model, read_reference
+from .monitoring import LATENCY_BUCKETS, ServerMetrics
+from .paths import MODEL_FILE, REFERENCE_FILE, SCHEMA_FILE
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # scikit-learn's trees refuse numbers beyond it
 EXPECTED = {"number": "a finite number within float32's range (±3.4e38)", "bool": "true or false"}
@@ -236,13 +237,20 @@ class Predictor:
         return {"predictions": predictions.tolist()}
 
 
+def close_quietly(handle: Any) -> None:
+    with contextlib.suppress(OSError):
+        handle.close()
+
+
 def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Callable[..., None]:
     """Appends one JSON line per scored record to a file (closed with ``files``) or stdout for
     ``-``."""
     handle = sys.stdout
     if target != "-":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        handle = files.enter_context(Path(target).open("a", encoding="utf-8"))  # noqa: SIM115
+        handle = Path(target).open("a", encoding="utf-8")  # noqa: SIM115
+        # Closing flushes again what a failed write left behind: that failure is already counted.
+        files.callback(close_quietly, handle)
 
     def write(records: list[dict[str, Any]], result: dict[str, list]) -> None:
         line = {"timestamp": datetime.now(UTC).isoformat(), "model_version": version}
@@ -318,30 +326,6 @@ class Batcher:
             batch[0][1].set_exception(exc)
 
 
-def model_metrics(registry: CollectorRegistry, version: dict[str, str], task: str) -> Callable:
-    """The model's own metrics; returns the function that records one scored batch."""
-    names = ["model_version", "git_commit", "model_sha256"]
-    info = Gauge("model_info", "The model served", names, registry=registry)
-    info.labels(*[version[name] for name in names]).set(1)
-    buckets = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-    batch = Histogram(
-        "model_batch_records", "Records per model call", buckets=buckets, registry=registry
-    )
-    by_class = task == "classification"
-    labels = ["label"] if by_class else []
-    scored = Counter("model_predictions", "Records scored, by class", labels, registry=registry)
-
-    def observe(records: list[dict[str, Any]], result: dict[str, list]) -> None:
-        batch.observe(len(records))
-        if not by_class:
-            scored.inc(len(records))
-            return
-        for label in set(result["predictions"]):
-            scored.labels(label).inc(result["predictions"].count(label))
-
-    return observe
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for the model in ``settings``; a file that cannot be served stops it here,
     clearly."""
@@ -352,7 +336,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     label = version["model_version"]
     max_rows = settings.max_batch_rows
     registry = CollectorRegistry()
-    observe = model_metrics(registry, version, schema.task)
+    known = read_reference(settings.model_path.with_name(REFERENCE_FILE.name))
+    metrics = ServerMetrics(registry, version, schema.task, known)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # ready from here on
@@ -362,7 +347,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if settings.prediction_log
                 else []
             )
-            app.state.batcher = Batcher(predictor.predict, max_rows, [observe, *log])
+            log = [metrics.counting_failures(write) for write in log]
+            app.state.batcher = Batcher(predictor.predict, max_rows, [metrics.observe, *log])
             gc.collect()  # what is loaded lives as long as the process: keep it out of the
             gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
             yield
@@ -374,7 +360,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     title = "MLOps Project" + " model server"
     app = FastAPI(title=title, version=__version__, description=about, lifespan=lifespan)
     app.state.version, app.state.batcher = version, None
-    Instrumentator(registry=registry, should_group_status_codes=False).instrument(app).expose(app)
+    instrumentator = Instrumentator(registry=registry, should_group_status_codes=False)
+    instrumentator.instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Response:
