@@ -36,9 +36,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from container_support import free_port, wait_for
 
 from helpers import project_env, run
+from template_support.containers import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 

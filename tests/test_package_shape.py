@@ -27,7 +27,12 @@ from radon.complexity import cc_rank, cc_visit
 from combinations import SUPPORTED
 from helpers import bake
 
-MAX_LINES = 2_800
+# A scope alarm, not a target: never compress code to fit it. 2,800 was set before monitoring's
+# server metrics (monitoring.py, about 130 lines) and the reproducible model writer (io.py's
+# canonical_skops, about 50) landed; with them the package is about 2,870 lines formatted. The
+# alarm moved to 3,000 with that reason; what comes next (late labels and model quality) must
+# make its own case here.
+MAX_LINES = 3_000
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

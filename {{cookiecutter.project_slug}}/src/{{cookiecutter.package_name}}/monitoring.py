@@ -116,7 +116,7 @@ class ServerMetrics:
             self.scored.labels(label).inc(predictions.count(label))
 
     def counting_failures(self, write: Callable[..., None]) -> Callable[..., None]:
-        """``write`` that counts, and swallows, its failures: a lost log line never fails a request."""
+        """Count and swallow the failures of ``write``: a lost log line never fails a request."""
 
         def guarded(*args: Any) -> None:
             try:
