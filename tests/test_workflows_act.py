@@ -145,10 +145,11 @@ def test_ci_passes_on_main(trained_project, tmp_path):
 def test_a_pull_request_that_breaks_a_test_fails_ci(trained_project, tmp_path):
     project = trained_copy(trained_project, tmp_path / trained_project.name)
     git(project, "checkout", "-q", "-b", "break-a-test")
-    evaluate = next((project / "src").glob("*/evaluate.py"))
-    text = evaluate.read_text()
-    assert '"rmse", ' in text
-    evaluate.write_text(text.replace('"rmse", ', "", 1))  # rmse would become higher-is-better
+    config = next((project / "src").glob("*/config.py"))  # the one metric table
+    text = config.read_text()
+    lower = 'Metric("rmse", "regression", lower_is_better=True)'
+    assert lower in text
+    config.write_text(text.replace(lower, lower.replace("True", "False"), 1))  # rmse higher-is-better
     commit(project, "Break the metric directions")
     event = pull_request_event(project, base="main", number=9)
     result = run_act(

@@ -1,6 +1,8 @@
 """The CLI end to end in a scratch directory: clear errors, and failures keep old outputs."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,15 @@ def test_sample_data_explains_a_missing_own_file(workdir, capsys):
 def test_sample_data_writes_a_bundled_dataset(workdir):
     assert main(["sample-data", "--dataset", "wine", "--out", "wine.csv"]) == 0
     assert Path("wine.csv").read_text().splitlines()[0].endswith(",target")
+
+
+def test_the_cli_imports_no_serving_or_drift_package():
+    """The release, pull-request and drift jobs install only the extras they need (train, drift):
+    importing the CLI must not need the serve extra's packages, nor Evidently."""
+    others = ["prometheus_client", "fastapi", "uvicorn", "evidently"]
+    module = "{{ cookiecutter.package_name }}.cli"
+    code = f"import sys, {module}; print(sorted(set({others!r}) & set(sys.modules)))"
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert imported.stdout.strip() == "[]"

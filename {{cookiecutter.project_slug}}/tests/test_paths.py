@@ -23,7 +23,11 @@ def _names(entries: list) -> list[str]:
 def test_stage_outputs_are_the_packages_paths():
     stages = _stages()
     assert _names(stages["prepare"]["outs"]) == [str(paths.TRAIN_FILE), str(paths.TEST_FILE)]
-    assert _names(stages["train"]["outs"]) == [str(paths.MODEL_FILE), str(paths.SCHEMA_FILE)]
+    assert _names(stages["train"]["outs"]) == [
+        str(paths.MODEL_FILE),
+        str(paths.SCHEMA_FILE),
+        str(paths.REFERENCE_FILE),
+    ]
     assert _names(stages["evaluate"]["metrics"]) == [str(paths.METRICS_FILE)]
     assert _names(stages["evaluate"]["outs"]) == [str(paths.PLOTS_DIR)]
 

@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
 from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
-from {{ cookiecutter.package_name }}.monitoring import reference_of
+from {{ cookiecutter.package_name }}.reference import reference_of
 from {{ cookiecutter.package_name }}.serve import Batcher, Predictor, Settings, create_app
 from {{ cookiecutter.package_name }}.train import fit
 

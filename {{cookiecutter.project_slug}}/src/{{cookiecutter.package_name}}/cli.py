@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import evaluate, monitoring, train
+from . import evaluate, reference, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
 from .data import load
@@ -133,8 +133,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Each file replaces the previous one only once fully written.
     write_model(pipeline, MODEL_FILE)
     write_json(SCHEMA_FILE, schema.to_dict())
-    reference = monitoring.reference_of(pipeline, schema, read_csv(TEST_FILE))
-    write_json(REFERENCE_FILE, reference)
+    test_reference = reference.reference_of(pipeline, schema, read_csv(TEST_FILE))
+    write_json(REFERENCE_FILE, test_reference)
     dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
     print(
         f"trained {params.model.family} ({params.data.task}) on {len(rows)} rows: "

@@ -1,52 +1,22 @@
-"""What Prometheus scrapes from the model server besides its HTTP metrics, and the prediction
-reference the alert rules compare live traffic with (monitoring/generate.py writes the rules).
-
-The reference is what the model predicted on its test split: the share of each class
-(classification) or the mean and standard deviation of the predictions (regression). Evaluation
-writes it next to the model (``models/reference.json``), it travels in the image, and the server
-exports it as gauges, so a rule compares two series and needs no edit when the model changes.
-Every label value is bounded: ``label`` takes the model's classes only.
+"""What Prometheus scrapes from the model server besides its HTTP metrics, including the
+prediction reference (reference.py) as gauges, so an alert rule (monitoring/generate.py writes
+them) compares two series and needs no edit when the model changes. Every label value is
+bounded: ``label`` takes the model's classes only. Only the server imports this module (it needs
+the serve extra's prometheus_client); training does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
-
-from .features import Schema, to_model_frame
 
 # Latency buckets (seconds) of http_request_duration_seconds: each SLO threshold of
 # monitoring/settings.yaml must be one of them (monitoring/generate.py checks it).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 VERSION_LABELS = ("model_version", "git_commit", "model_sha256")
-
-
-def reference(task: str, predictions: Sequence[Any]) -> dict[str, Any]:
-    """The model's predictions on its test split, summed up as the server exports them."""
-    if task == "classification":
-        labels, counts = np.unique(np.asarray(predictions, dtype=str), return_counts=True)
-        shares = {
-            str(label): round(float(count) / len(predictions), 6)
-            for label, count in zip(labels, counts, strict=True)
-        }
-        return {"task": task, "rows": len(predictions), "class_share": shares}
-    values = np.asarray(predictions, dtype="float64")
-    return {
-        "task": task,
-        "rows": len(values),
-        "prediction_mean": round(float(values.mean()), 6),
-        "prediction_stddev": round(float(values.std()), 6),
-    }
-
-
-def reference_of(pipeline: Any, schema: Schema, test_rows: pd.DataFrame) -> dict[str, Any]:
-    """At training time: the model's predictions on the test split (written next to the model)."""
-    return reference(schema.task, pipeline.predict(to_model_frame(test_rows, schema)))
 
 
 class ServerMetrics:
