@@ -141,7 +141,7 @@ def write_model(pipeline: Any, target: Path | str) -> None:
     """
     import skops.io as sio
 
-    data = sio.dumps(pipeline, compression=zipfile.ZIP_DEFLATED)
+    data = sio.dumps(pipeline)  # stored, not compressed: canonical_skops compresses it once
     with atomic_path(target) as tmp:
         tmp.write_bytes(canonical_skops(data))
 
