@@ -76,7 +76,7 @@ demo: $(DEMO_STAMP) ## bake the defaults into demo/ and run the generated projec
 
 .PHONY: test
 test: $(STAMP) ## the full test suite (every combination, workflows under act, image builds)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
 
 .PHONY: test-quick
 test-quick: $(STAMP) ## the quick tier: rendering, hooks, lint (no training, no act, no images)
