@@ -71,7 +71,7 @@ demo: $(DEMO_STAMP) ## bake the defaults into demo/ and run the generated projec
 		commit --quiet --no-verify -m "First trained model"
 	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make test-quick
 	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make drift
-	$(PY) scripts/serve-smoke.py $(DEMO_PROJECT)
+	$(PY) -m scripts.serve_smoke $(DEMO_PROJECT)
 	@echo "$$DEMO_SUMMARY"
 
 .PHONY: test
