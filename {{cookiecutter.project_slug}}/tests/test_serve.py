@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
 from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
+from {{ cookiecutter.package_name }}.monitoring import ServerMetrics
 from {{ cookiecutter.package_name }}.reference import reference_of
 from {{ cookiecutter.package_name }}.serve import Batcher, Predictor, Settings, create_app
 from {{ cookiecutter.package_name }}.train import fit
@@ -392,7 +394,30 @@ def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(train
     else:
         assert f"model_reference_prediction_mean {known['prediction_mean']}" in text
         assert f"model_reference_prediction_stddev {known['prediction_stddev']}" in text
-        assert "model_prediction_value_count 3.0" in text
+        counts = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.endswith("value_count")
+        }
+        assert sum(counts.values()) == 3, counts  # each prediction in one of the two Summaries
+
+
+def test_negative_predictions_keep_every_summary_sum_from_going_down():
+    """rate() reads a smaller _sum as a counter reset: values below 0 go to their own Summary,
+    sign inverted, and the alert's mean (monitoring/generate.py) subtracts its sum."""
+    registry = CollectorRegistry()
+    metrics = ServerMetrics(registry, {}, "regression", None)
+    metrics.observe([{}, {}, {}], {"predictions": [-4.0, 1.5, -0.5]})
+    value = registry.get_sample_value
+    assert value("model_prediction_value_sum") == 1.5
+    assert value("model_prediction_value_count") == 1
+    assert value("model_prediction_negative_value_sum") == 4.5
+    assert value("model_prediction_negative_value_count") == 2
+    mean = (value("model_prediction_value_sum") - value("model_prediction_negative_value_sum")) / (
+        value("model_prediction_value_count") + value("model_prediction_negative_value_count")
+    )
+    assert mean == pytest.approx(-1.0)
 
 
 def schema_of(model: Path):
