@@ -93,6 +93,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from act_standin import KINDS
 
 from helpers import KUBECTL
 
@@ -115,17 +116,6 @@ KIND_BY_REPO = {
     "marocchino/sticky-pull-request-comment": "sticky-comment",
     "peter-evans/create-pull-request": "create-pull-request",
 }
-KINDS = (
-    "record",
-    "setup-python",
-    "cache",
-    "cache-restore",
-    "cache-save",
-    "upload-artifact",
-    "download-artifact",
-    "sticky-comment",
-    "create-pull-request",
-)
 USES = re.compile(r"^\s*(?:-\s*)?uses:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 # The stand-ins' runtime: a real module, run by each stand-in's node shim with this interpreter.
@@ -166,7 +156,7 @@ def _split(name: str) -> tuple[str, str, str]:
 def _write_action(folder: Path, kind: str, name: str, state: Path, extra: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     runtime = RUNTIME
-    post = kind in ("cache",)
+    post = KINDS[kind].post is not None
     action = {"name": f"stand-in for {name} ({kind})", "runs": {"using": "node20", "main": "main.js"}}
     if post:
         action["runs"].update({"post": "post.js", "post-if": "success()"})
@@ -201,7 +191,7 @@ def make_stand_in(
     (it is then rebuilt in place for that run's state folder).
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown stand-in kind {kind!r}; choose one of {KINDS}")
+        raise ValueError(f"unknown stand-in kind {kind!r}; choose one of {sorted(KINDS)}")
     repo, sub, ref = _split(name)
     if not ref:
         raise ValueError(f"{name!r}: give the ref the workflow pins, as owner/repo@<sha>")
