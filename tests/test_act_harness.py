@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from act_standin import KINDS
 
-from act_harness import KIND_BY_REPO, make_stand_in, pull_request_event, run_act, workflow_actions
 from helpers import git
+from template_support.act import KIND_BY_REPO, make_stand_in, pull_request_event, run_act, workflow_actions
+from template_support.act.runtime import KINDS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import make_stand_in, run_act
 from helpers import git, python, run, trained_copy
+from template_support.act import make_stand_in, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 

@@ -1,8 +1,8 @@
-"""The runtime of the act harness's stand-in actions (see act_harness.py).
+"""The runtime of the act harness's stand-in actions (see the package's __init__.py).
 
 A stand-in's node shim runs, inside the act job, with the test interpreter::
 
-    python act_standin.py KIND PHASE NAME STATE_DIR [EXTRA_JSON]
+    python runtime.py KIND PHASE NAME STATE_DIR [EXTRA_JSON]
 
 It reads the action's inputs from the ``INPUT_*`` variables (as GitHub and act pass them), does
 what the real action would do locally (cache, artifacts, PR comments, pull requests), sets the
@@ -484,7 +484,7 @@ class Kind:
     post: Callable[[Call], object] | None = None
 
 
-# The one registry of stand-in kinds: act_harness.py builds actions from it (a post step for the
+# The one registry of stand-in kinds: standins.py builds actions from it (a post step for the
 # kinds that have one) and maps each stood-in action to one of these names.
 KINDS: dict[str, Kind] = {
     "record": Kind(),  # records the call and its inputs, does nothing else
