@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.paths import METRICS_FILE, REFERENCE_PREDICTIONS_FILE
+from {{ cookiecutter.package_name }}.traffic import labels, send
 
 from conftest import make_params
 
@@ -327,3 +328,48 @@ def test_a_missing_reference_says_to_train(tmp_path, monkeypatch, capsys):
     REFERENCE_PREDICTIONS_FILE.unlink()
     assert run()[0] == 2
     assert "run `make repro`" in capsys.readouterr().err
+
+
+def answering_server(calls: list[int]):
+    """Stands in for POST /predict: the answer carries one prediction_id per record
+    (schemas/prediction-log.schema.json, the server's contract)."""
+
+    def answer(url: str, body: dict) -> dict:
+        calls.append(len(body["records"]))
+        assert url.endswith("/predict") and "label" not in body["records"][0]
+        ids = [uuid.uuid4().hex for _ in body["records"]]
+        return {"predictions": ["yes"] * len(ids), "prediction_ids": ids}
+
+    return answer
+
+
+def test_simulated_traffic_labels_the_answered_predictions():
+    rows = pd.DataFrame({"x1": np.arange(1000.0), "label": ["yes", "no"] * 500})
+    calls: list[int] = []
+    ids = send(rows, "label", "http://127.0.0.1:8000", 300, answering_server(calls))
+    assert calls == [300, 300, 300, 100] and len(set(ids)) == 1000
+    arrived = labels(rows["label"], ids, "classification", wrong=0.3, share=0.8, seed=0)
+    assert list(arrived.columns) == ["prediction_id", "label", "timestamp"]
+    assert len(arrived) == 800 and arrived.prediction_id.isin(ids).all()
+    truth = rows["label"].set_axis(ids)
+    wrong = (arrived.label.to_numpy() != truth[arrived.prediction_id].to_numpy()).mean()
+    assert 0.25 < wrong < 0.35
+    good = labels(rows["label"], ids, "classification", wrong=0.0, share=1.0, seed=0)
+    assert (good.label.to_numpy() == rows["label"].to_numpy()).all()
+
+
+def test_simulated_regression_labels_are_off_where_wrong():
+    truth = pd.Series(np.linspace(0, 100, 500))
+    ids = [f"id{i}" for i in range(500)]
+    arrived = labels(truth, ids, "regression", wrong=0.3, share=1.0, seed=1)
+    off = np.abs(arrived.label.to_numpy() - truth.to_numpy()) > 1
+    assert 0.25 < off.mean() < 0.35
+
+
+def test_traffic_to_a_server_without_prediction_ids_stops_with_the_reason():
+    def old_server(url: str, body: dict) -> dict:
+        return {"predictions": ["yes"] * len(body["records"])}
+
+    rows = pd.DataFrame({"x1": [1.0, 2.0], "label": ["yes", "no"]})
+    with pytest.raises(UserError, match="has no prediction_ids"):
+        send(rows, "label", "http://127.0.0.1:8000", 10, old_server)

@@ -25,8 +25,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from .errors import UserError
+from .io import LOG_SUFFIXES
 
-LOG_SUFFIXES = (".jsonl", ".ndjson", ".json")
 LABEL_SUFFIXES = (".csv", *LOG_SUFFIXES)
 LABEL_COLUMNS = ("prediction_id", "label")
 ONE_THREAD = pajson.ReadOptions(use_threads=False)  # the files are read in parallel instead
