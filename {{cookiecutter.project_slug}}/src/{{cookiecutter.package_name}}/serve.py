@@ -1,4 +1,4 @@
-"""HTTP model server (``make serve``; the README's "Serving" section): ``POST /predict`` scores
+"""HTTP model server (``make serve``; docs/serving.md): ``POST /predict`` scores
 ``{"records": [{column: value, ...}, ...]}`` (``/docs`` lists the columns); a bad request gets a 4xx
 naming the field. Requests that arrive while the model is busy are scored in one pipeline call
 (``Batcher``): its fixed cost is paid once per batch, not once per request.
