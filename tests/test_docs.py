@@ -8,6 +8,7 @@ variables, an Argo CD project never calls the deploy workflow the applier).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,7 +51,9 @@ OTHER_MODES_WORDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("deploy", "actions"): ("argocd app", "AppProject", "Argo CD syncs", "k8s/argocd/project.yaml"),
     ("monitoring", "none"): ("ServiceMonitor", "PrometheusRule", "runbooks", "docs/monitoring.md"),
 }
-DEFAULTS = {"task": "classification", "dvc_remote": "none", "deploy": "actions", "monitoring": "prometheus-operator"}
+# A choice option's default is its first value (cookiecutter's rule).
+CHOICES = json.loads((Path(__file__).resolve().parents[1] / "cookiecutter.json").read_text())
+DEFAULTS = {option: CHOICES[option][0] for option, _ in OTHER_MODES_WORDS}
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -87,7 +90,8 @@ def broken_links(project: Path, page: Path) -> list[str]:
             continue
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        relative = resolved.relative_to(project.resolve()).as_posix() if resolved.is_relative_to(project.resolve()) else path
+        inside = resolved.is_relative_to(project.resolve())
+        relative = resolved.relative_to(project.resolve()).as_posix() if inside else path
         if relative in EXPECTED_LATER and not resolved.exists():
             continue
         if not resolved.exists():
@@ -103,8 +107,15 @@ def test_readme_is_short_with_contents_and_first_day_steps(baked, name):
     lines = readme.splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
     headings = [line for line in lines if line.startswith("## ") or line.startswith("### ")]
-    for heading in ("## Contents", "## What this repository is", "## Quickstart", "## First day",
-                    "### Before the first push", "### Before the first deploy", "## Documentation"):
+    for heading in (
+        "## Contents",
+        "## What this repository is",
+        "## Quickstart",
+        "## First day",
+        "### Before the first push",
+        "### Before the first deploy",
+        "## Documentation",
+    ):
         assert heading in headings, heading
     order = [headings.index(h) for h in ("## What this repository is", "## Quickstart", "## First day")]
     assert order == sorted(order)
@@ -132,7 +143,8 @@ def test_no_page_speaks_of_another_mode(baked, name):
             continue
         for page in pages(project):
             text = page.read_text()
-            found += [f"{page.relative_to(project)} ({option}={value}): {word!r}" for word in words if word in text]
+            where = f"{page.relative_to(project)} ({option}={value})"
+            found += [f"{where}: {word!r}" for word in words if word in text]
     assert not found, "\n".join(found)
 
 

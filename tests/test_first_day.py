@@ -35,7 +35,9 @@ def test_readme_drift_walkthrough_returns_to_the_committed_state(tmp_path):
     project = bake(tmp_path)
     init_repo(project)
     python = shlex.quote(sys.executable)
-    lines = readme_block_after((project / "docs/drift.md").read_text(), "Try it offline, with the sample data")
+    lines = readme_block_after(
+        (project / "docs/drift.md").read_text(), "Try it offline, with the sample data"
+    )
     pycache = tmp_path / "fresh-bytecode"  # evidently compiled anew: its SyntaxWarnings would show
     outputs = []
     for line in lines:
