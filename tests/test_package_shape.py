@@ -31,8 +31,9 @@ from helpers import bake
 # server metrics (monitoring.py, about 130 lines) and the reproducible model writer (io.py's
 # canonical_skops, about 50) landed; with them the package is about 2,870 lines formatted. The
 # alarm moved to 3,000 with that reason; what comes next (late labels and model quality) must
-# make its own case here.
-MAX_LINES = 3_000
+# make its own case here. Issue 16's prediction log (prediction_log.py, about 190 lines, and the
+# request-id/access-log middleware access.py, about 75) takes it to about 3,250: 3,300.
+MAX_LINES = 3_300
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}
