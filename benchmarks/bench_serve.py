@@ -17,6 +17,11 @@ report gives the median over rounds and every round's figures. The servers:
 - ours with its metrics switched off (the HTTP instrumentation and the model's own metrics
   replaced by no-ops, in this benchmark only): the cost of monitoring, whose target (issue 15) is
   a throughput with monitoring at least 95% of this one's;
+- ours with only the HTTP middleware off, and with only the model's own metrics off: which of
+  the two costs what;
+- ours with the prediction log on (issue 16: p99 at 32 clients <= 25 ms and a throughput at
+  least 90% of ours, whose log is off): to a local folder, and to moto's S3 server on loopback
+  (s3fs through AWS_ENDPOINT_URL, as in the cloud but without the network's latency);
 - the FastAPI route a user would write without batching (pydantic request model, scikit-learn
   called per request in FastAPI's thread pool, same uvicorn);
 - BentoML, installed in its own venv (benchmarks/.venv-bentoml, created on first use) with the same
@@ -65,6 +70,8 @@ TARGETS = {
     "thousand_rows_ms": 100.0,
     "throughput_vs_bentoml": 5.0,
     "throughput_monitoring_on_vs_off": 0.95,
+    "logging_p99_ms": 25.0,  # issue 16: the prediction log on, 32 clients
+    "throughput_logging_on_vs_off": 0.90,
 }
 
 WRK_SCRIPT = """
@@ -161,14 +168,16 @@ def predict(request: PredictRequest) -> dict:
 '''
 
 
-# Our server with its metrics off, for the monitoring-cost comparison (this benchmark only):
-# `python no_metrics.py PACKAGE --port N`.
-NO_METRICS = """
+# Our server with some of its metrics off, for the monitoring-cost comparison (this benchmark
+# only): `python metrics_off.py PACKAGE {all,http,model} --port N`. http: the HTTP middleware
+# (prometheus-fastapi-instrumentator) is not added; model: the model's own metrics record nothing.
+METRICS_OFF = """
 import argparse
 import importlib
 
 parser = argparse.ArgumentParser()
 parser.add_argument("package")
+parser.add_argument("off", choices=["all", "http", "model"])
 parser.add_argument("--port", type=int)
 args = parser.parse_args()
 serve = importlib.import_module(args.package + ".serve")
@@ -176,7 +185,10 @@ serve = importlib.import_module(args.package + ".serve")
 
 class Off:
     def __init__(self, *args, **kwargs):
-        pass
+        self.log_errors = self
+
+    def add(self, *instrumentations):
+        return self
 
     def instrument(self, app, **kwargs):
         return self
@@ -187,13 +199,47 @@ class Off:
     def observe(self, records, result):
         pass
 
+    def inc(self, *args):
+        pass
+
     def counting_failures(self, write):
         return write
 
 
-serve.Instrumentator = serve.ServerMetrics = Off
+if args.off in ("all", "http"):
+    serve.Instrumentator = Off
+if args.off in ("all", "model"):
+    serve.ServerMetrics = Off
 serve.run("127.0.0.1", args.port, serve.Settings.from_env())
 """
+
+
+METRICS_OFF_SERVERS = {
+    "all": "ours_metrics_off",
+    "http": "ours_http_metrics_off",
+    "model": "ours_model_metrics_off",
+}
+LOG_BUCKET = "predictions"
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextlib.contextmanager
+def moto_s3(workdir: Path):
+    """moto's S3 server on loopback with an empty bucket (the prediction log's storage); its URL."""
+    import boto3
+
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    endpoint = f"http://127.0.0.1:{port}"
+    with server(command, workdir, dict(os.environ), f"{endpoint}/moto-api/", workdir / "moto.log"):
+        keys = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+        s3.create_bucket(Bucket=LOG_BUCKET)
+        yield endpoint
 
 
 def bodies(project: Path, workdir: Path) -> dict[str, Path]:
@@ -364,9 +410,16 @@ def main() -> int:
         ours = [sys.executable, "-m", package, "serve"]
         start("ours", ours, project, project_env(project))
         start("ours_without_fast_path", [*ours, "--no-fast-path"], project, project_env(project))
-        (workdir / "no_metrics.py").write_text(NO_METRICS)
-        no_metrics = [sys.executable, str(workdir / "no_metrics.py"), package]
-        start("ours_metrics_off", no_metrics, project, project_env(project))
+        (workdir / "metrics_off.py").write_text(METRICS_OFF)
+        for off in ("all", "http", "model"):
+            command = [sys.executable, str(workdir / "metrics_off.py"), package, off]
+            start(METRICS_OFF_SERVERS[off], command, project, project_env(project))
+        # The prediction log on (ours has it off): to a local folder, and to an S3 API on loopback.
+        folder_env = project_env(project, PREDICTION_LOG=str(workdir / "prediction-log"))
+        start("ours_log_folder", ours, project, folder_env)
+        endpoint = running.enter_context(moto_s3(workdir))
+        s3_env = project_env(project, PREDICTION_LOG=f"s3://{LOG_BUCKET}/logs", AWS_ENDPOINT_URL=endpoint)
+        start("ours_log_s3", ours, project, {**s3_env, **MOTO_CREDENTIALS})
 
         sys.path.insert(0, str(project / "src"))
         model_env = {
@@ -430,6 +483,22 @@ def main() -> int:
     vs_bento = per_round("ours", *bentos) if bentos else []
     vs_bento_median = statistics.median(vs_bento) if vs_bento else None
     monitoring_cost = per_round("ours", "ours_metrics_off")
+    http_cost = per_round("ours", "ours_http_metrics_off")
+    model_cost = per_round("ours", "ours_model_metrics_off")
+    logging = {
+        where: {
+            "p99_median_ms": results["servers"][f"ours_log_{where}"]["one_row_concurrent"]["p99_ms"],
+            "throughput_vs_logging_off_per_round": per_round(f"ours_log_{where}", "ours"),
+        }
+        for where in ("folder", "s3")
+    }
+    for numbers in logging.values():
+        ratio = statistics.median(numbers["throughput_vs_logging_off_per_round"])
+        numbers["throughput_vs_logging_off"] = ratio
+        numbers["met"] = (
+            numbers["p99_median_ms"] <= TARGETS["logging_p99_ms"]
+            and ratio >= TARGETS["throughput_logging_on_vs_off"]
+        )
     results["targets"] = {
         "one_row_p99_ms": TARGETS["one_row_p99_ms"],
         "one_row_p99_median_ms": ours["one_row_concurrent"]["p99_ms"],
@@ -443,6 +512,13 @@ def main() -> int:
         "monitoring_on_vs_off": statistics.median(monitoring_cost),
         "monitoring_on_vs_off_target": TARGETS["throughput_monitoring_on_vs_off"],
         "monitoring_met": statistics.median(monitoring_cost) >= TARGETS["throughput_monitoring_on_vs_off"],
+        "http_metrics_on_vs_off_per_round": http_cost,
+        "http_metrics_on_vs_off": statistics.median(http_cost),
+        "model_metrics_on_vs_off_per_round": model_cost,
+        "model_metrics_on_vs_off": statistics.median(model_cost),
+        "logging_p99_ms": TARGETS["logging_p99_ms"],
+        "logging_throughput_vs_off_target": TARGETS["throughput_logging_on_vs_off"],
+        "logging": logging,
         "throughput_vs_plain_fastapi_per_round": per_round("ours", "plain_fastapi_no_batching"),
         "thousand_rows_ms": TARGETS["thousand_rows_ms"],
         "thousand_rows_met": ours["thousand_rows"]["p95_ms"] <= TARGETS["thousand_rows_ms"],

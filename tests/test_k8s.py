@@ -75,6 +75,8 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
             "k8s_namespace": "ml-serving",
             "deploy": "argocd",
             "monitoring": "none",
+            "dvc_remote": "s3",  # the prediction log goes to the bucket: egress, IRSA
+            "dvc_remote_url": "s3://ml-bucket/dvc",
         }
     )
     path = bake(tmp_path_factory.mktemp(f"k8s-{request.param}"), **answers)
@@ -85,6 +87,7 @@ def project(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
         "image": f"ghcr.io/{owner.lower()}/{path.name}",  # image names are lowercase
         "namespace": answers.get("k8s_namespace", path.name),
         "deploy": answers.get("deploy", "actions"),
+        "remote": answers.get("dvc_remote", "none"),
         "kinds": KINDS | (MONITORING_KINDS if answers.get("monitoring") != "none" else set()),
     }
     return path, expected
@@ -192,7 +195,15 @@ def test_overlay_renders_a_locked_down_deployment(project, rendered, overlay):
         docs["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"]
         == docs["Deployment"]["metadata"]["name"]
     )
-    assert docs["NetworkPolicy"]["spec"]["egress"] == []
+    egress = docs["NetworkPolicy"]["spec"]["egress"]
+    if expected["remote"] == "none":  # nothing goes out: the prediction log is a local demo
+        assert egress == []
+    else:  # DNS and HTTPS only, to the prediction log's bucket
+        assert {(p["port"], p["protocol"]) for rule in egress for p in rule["ports"]} == {
+            (53, "UDP"),
+            (53, "TCP"),
+            (443, "TCP"),
+        }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -602,3 +613,37 @@ def test_generated_make_k8s_render(tmp_path, mode):
     result = subprocess.run(["make", "k8s-render"], cwd=path, env=env, capture_output=True, text=True)
     assert f"image in staging: ghcr.io/jane-doe/{path.name}@{DIGEST}\n" in result.stdout
     assert f"image: ghcr.io/jane-doe/{path.name}@{DIGEST}" in (path / "build/k8s/staging.yaml").read_text()
+
+
+# remote: (its DVC URL, the log's URL in the overlays, the ServiceAccount's identity annotation)
+LOG_WIRING = {
+    "s3": ("s3://ml-bucket/dvc", "s3://ml-bucket/prediction-logs", "eks.amazonaws.com/role-arn"),
+    "gcs": ("gs://ml-bucket/dvc", "gs://ml-bucket/prediction-logs", "iam.gke.io/gcp-service-account"),
+    "azure": ("azure://box/dvc", "az://box/prediction-logs", "azure.workload.identity/client-id"),
+}
+
+
+@pytest.mark.parametrize("remote", ["none", "s3", "gcs", "azure"])
+def test_prediction_log_goes_to_the_remotes_storage_with_the_pods_identity(tmp_path, remote):
+    """Each overlay points PREDICTION_LOG at the DVC remote's bucket (a prefix per environment)
+    and gives the pod its cloud identity; without a cloud remote, a demo folder on an emptyDir.
+    IMAGE_DIGEST is the overlay's `images:` digest, copied by kustomize."""
+    answers = {"dvc_remote": remote, "dvc_remote_url": LOG_WIRING[remote][0]} if remote != "none" else {}
+    project = bake(tmp_path, monitoring="none", **answers)
+    for overlay in OVERLAYS:
+        docs = documents_of(render(project, overlay))
+        pod = docs["Deployment"]["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert container["image"].endswith("@" + env["IMAGE_DIGEST"])
+        annotations = docs["ServiceAccount"]["metadata"].get("annotations", {})
+        if remote == "none":
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts[env["PREDICTION_LOG"]] == "prediction-logs" and not annotations
+            continue
+        _, url, identity = LOG_WIRING[remote]
+        assert env["PREDICTION_LOG"] == f"{url}/{overlay}"
+        assert set(annotations) == {identity}
+        assert (pod["metadata"]["labels"].get("azure.workload.identity/use") == "true") == (
+            remote == "azure"
+        )

@@ -326,8 +326,8 @@ UNIT_TESTS = [
         # evaluated first (see ALERTS_FIRST), sees it at 2m: pending, firing `for: 2m` later.
         "interval": "1m",
         "input_series": [
-            series("http_requests_total", f'{PREDICT}, status="200"', "0x20"),
-            series("http_requests_total", f'{PREDICT}, status="500"', "0+1000x20"),
+            series("http_requests_total", f'{PREDICT}, status="2xx"', "0x20"),
+            series("http_requests_total", f'{PREDICT}, status="5xx"', "0+1000x20"),
         ],
         "alert_rule_test": [
             firing(AVAILABILITY, "3m"),  # the `for: 2m` boundary: still pending
@@ -348,16 +348,16 @@ UNIT_TESTS = [
     {  # A 10-minute blip of 10% errors (short windows above 14.4x and 6x, long ones not): nothing.
         "interval": "1m",
         "input_series": [
-            series("http_requests_total", f'{PREDICT}, status="200"', "0+900x480"),
-            series("http_requests_total", f'{PREDICT}, status="500"', "0x420 100+100x9 1000x50"),
+            series("http_requests_total", f'{PREDICT}, status="2xx"', "0+900x480"),
+            series("http_requests_total", f'{PREDICT}, status="5xx"', "0x420 100+100x9 1000x50"),
         ],
         "alert_rule_test": [firing(AVAILABILITY, at) for at in ("425m", "430m", "435m", "445m", "470m")],
     },
     {  # 2% errors (4x the budget's rate) for 3 days: the ticket only, never the page.
         "interval": "2m",
         "input_series": [
-            series("http_requests_total", f'{PREDICT}, status="200"', "0+980x2160"),
-            series("http_requests_total", f'{PREDICT}, status="500"', "0+20x2160"),
+            series("http_requests_total", f'{PREDICT}, status="2xx"', "0+980x2160"),
+            series("http_requests_total", f'{PREDICT}, status="5xx"', "0+20x2160"),
         ],
         "alert_rule_test": [
             firing(AVAILABILITY, at, burn("requests-availability", "warning")) for at in ("1h", "1d", "3d")
@@ -391,7 +391,7 @@ UNIT_TESTS = [
     {  # Healthy: fast answers, no errors, every server up, a steady class mix: no alert at all.
         "interval": "1m",
         "input_series": [
-            series("http_requests_total", f'{PREDICT}, status="200"', QUIET),
+            series("http_requests_total", f'{PREDICT}, status="2xx"', QUIET),
             series("http_request_duration_seconds_count", f'{JOB}, handler="/predict", method="POST"', QUIET),
             series(
                 "http_request_duration_seconds_bucket",

@@ -30,12 +30,14 @@ from helpers import bake
 # A scope alarm, not a target: never compress code to fit it. 2,800 was set before monitoring's
 # server metrics (monitoring.py, about 130 lines) and the reproducible model writer (io.py's
 # canonical_skops, about 50) landed; with them the package is about 2,870 lines formatted. The
-# alarm moved to 3,000 with that reason. Late labels and model quality (issue 16) add four
-# modules, about 860 lines: reading prediction logs and labels from a folder or the DVC remote's
-# storage (prediction_logs.py, 205), the join and the one Evidently run (quality.py, 440), its
-# summary (quality_summary.py, 115) and the demo traffic (traffic.py, 100), plus the quality and
-# simulate-traffic commands and the quality params (about 180): the alarm moves to 4,000.
-MAX_LINES = 4_000
+# alarm moved to 3,000 with that reason. Issue 16 (the loop from production back to training)
+# adds what no library does for us: the prediction log as an audit record (prediction_log.py,
+# about 190 lines, and the request-id/access-log middleware access.py, about 75); reading
+# prediction logs and labels from a folder or the DVC remote's storage (prediction_logs.py, 205),
+# the join and the one Evidently run (quality.py, 440), its summary (quality_summary.py, 115), the
+# demo traffic (traffic.py, 100), the quality and simulate-traffic commands and the quality params
+# (about 180): the alarm moves to 4,300.
+MAX_LINES = 4_300
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

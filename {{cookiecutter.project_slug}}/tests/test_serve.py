@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,6 +49,10 @@ pytestmark = pytest.mark.slow
 
 FEATURES = ["x1", "x2", "flag", "colour", "city"]  # customer_id is identifier-like: dropped
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+DIGEST = "sha256:" + "ab" * 32
+LOG_SCHEMA = json.loads(
+    (Path(__file__).parents[1] / "schemas" / "prediction-log.schema.json").read_text()
+)
 
 
 def train_model(
@@ -78,8 +83,27 @@ def trained(tmp_path: Path, task: str):
 @pytest.fixture
 def settings(tmp_path: Path, trained) -> Settings:
     model, schema, _ = trained
-    log = str(tmp_path / "logs" / "predictions.jsonl")
-    return Settings(model, schema, max_batch_rows=50, prediction_log=log, git_commit=COMMIT)
+    log = str(tmp_path / "logs")
+    return Settings(
+        model,
+        schema,
+        max_batch_rows=50,
+        prediction_log=log,
+        git_commit=COMMIT,
+        image_digest=DIGEST,
+    )
+
+
+def logged(folder: Path) -> list[dict]:
+    """Every line of a prediction-log folder, each checked against the shipped JSON Schema."""
+    lines = [
+        json.loads(line)
+        for path in sorted(folder.glob("**/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    for line in lines:
+        jsonschema.validate(line, LOG_SCHEMA)
+    return lines
 
 
 @pytest.fixture
@@ -290,9 +314,7 @@ def test_serve_command_can_turn_the_fast_path_off(monkeypatch):
     from {{ cookiecutter.package_name }} import cli, serve
 
     seen: list[Settings] = []
-    monkeypatch.setattr(
-        serve, "run", lambda host, port, settings, access_log: seen.append(settings)
-    )
+    monkeypatch.setattr(serve, "run", lambda host, port, settings: seen.append(settings))
     assert cli.main(["serve", "--no-fast-path"]) == 0 and cli.main(["serve"]) == 0
     assert [settings.fast_path for settings in seen] == [False, True]
 
@@ -395,8 +417,9 @@ def test_metrics_count_requests_latency_and_predictions(client, trained, task):
     client.post("/predict", json={"records": records_of(trained[2], 5)})
     client.post("/predict", content="{", headers={"content-type": "application/json"})
     text = client.get("/metrics").text
-    assert 'http_requests_total{handler="/predict",method="POST",status="200"} 1.0' in text
-    assert 'http_requests_total{handler="/predict",method="POST",status="400"} 1.0' in text
+    assert 'http_requests_total{handler="/predict",method="POST",status="2xx"} 1.0' in text
+    assert 'http_requests_total{handler="/predict",method="POST",status="4xx"} 1.0' in text
+    assert "http_request_size_bytes" not in text and 'handler="/metrics"' not in text
     assert 'http_request_duration_seconds_count{handler="/predict",method="POST"} 2.0' in text
     assert "model_batch_records_sum 5.0" in text and "model_batch_records_count 1.0" in text
     assert 'model_info{git_commit="' + COMMIT + '"' in text
@@ -419,11 +442,18 @@ def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(train
     reference = reference_of(read_model(model), load_schema(schema_file), frame)
     write_json(model.with_name("reference.json"), reference)
     known = json.loads(model.with_name("reference.json").read_text())
-    # Every write to /dev/full fails (ENOSPC): the request is answered, the failure counted.
-    settings = Settings(model, schema_file, prediction_log="/dev/full", git_commit=COMMIT)
+    # A folder under a file cannot be made: each write fails, the request is answered, the
+    # failure counted (flushed at once: the buffer holds 1 byte).
+    (model.parent / "a-file").write_text("")
+    settings = Settings(model, schema_file, prediction_log=str(model.parent / "a-file" / "logs"))
+    settings.git_commit, settings.log_flush_bytes = COMMIT, 1
     with TestClient(create_app(settings)) as client:
         assert client.post("/predict", json={"records": records_of(frame, 3)}).status_code == 200
-        text = client.get("/metrics").text
+        for _ in range(100):
+            text = client.get("/metrics").text
+            if "model_prediction_log_errors_total 1.0" in text:
+                break
+            time.sleep(0.05)
     assert "model_prediction_log_errors_total 1.0" in text
     assert (
         'http_request_duration_seconds_bucket{handler="/predict",le="0.05",method="POST"} ' in text
@@ -511,22 +541,66 @@ def test_metrics_have_bounded_labels_and_pass_promtool(client, trained):
     )
 
 
-def test_prediction_log_holds_what_was_scored(client, settings, trained, task):
+def test_prediction_log_holds_what_was_scored(settings, trained, task):
+    """One line per record, as the schema says, flushed when the server stops; the response's
+    prediction ids and X-Request-ID name the lines."""
     records = records_of(trained[2], 7)
-    answers = [
-        client.post("/predict", json={"records": part}).json()
-        for part in (records[:3], records[3:])
-    ]
-    lines = [json.loads(line) for line in Path(settings.prediction_log).read_text().splitlines()]
+    with TestClient(create_app(settings)) as client:
+        responses = [
+            client.post("/predict", json={"records": records[:3]}, headers={"X-Request-ID": "a-1"}),
+            client.post("/predict", json={"records": records[3:]}),
+        ]
+        assert logged(Path(settings.prediction_log)) == []  # buffered until a flush
+    answers = [response.json() for response in responses]
+    lines = logged(Path(settings.prediction_log))
     assert [line["features"] for line in lines] == records
-    assert [line["prediction"] for line in lines] == answers[0]["predictions"] + answers[1][
-        "predictions"
+    assert [line["prediction"] for line in lines] == [
+        *answers[0]["predictions"],
+        *answers[1]["predictions"],
+    ]
+    ids = [*answers[0]["prediction_ids"], *answers[1]["prediction_ids"]]
+    assert [line["prediction_id"] for line in lines] == ids and len(set(ids)) == 7
+    assert [line["request_id"] for line in lines] == [
+        *["a-1"] * 3,
+        *[responses[1].headers["X-Request-ID"]] * 4,
     ]
     assert {line["model_version"] for line in lines} == {answers[0]["model_version"]}
-    assert all(
-        ("probabilities" in line) == (task == "classification") and line["timestamp"]
-        for line in lines
+    assert {(line["image_digest"], line["git_commit"]) for line in lines} == {(DIGEST, COMMIT)}
+    if task == "classification":
+        assert [line["probabilities"] for line in lines[:3]] == answers[0]["probabilities"]
+    assert all(("probabilities" in line) == (task == "classification") for line in lines)
+    files = list(Path(settings.prediction_log).glob("*/*/*/*.jsonl"))
+    assert len(files) == 1 and files[0].name.endswith("-000001.jsonl")
+
+
+@pytest.mark.parametrize("task", ["classification"])
+def test_request_ids_are_echoed_when_well_formed_and_made_otherwise(client, trained, task):
+    body = {"records": records_of(trained[2], 1)}
+    sent = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+    assert (
+        client.post("/predict", json=body, headers={"X-Request-ID": sent}).headers["X-Request-ID"]
+        == sent
     )
+    made = [
+        client.post("/predict", json=body, headers=headers).headers["X-Request-ID"]
+        for headers in ({}, {}, {"X-Request-ID": "a b"}, {"X-Request-ID": "x" * 129})
+    ]
+    assert all(len(made_id) == 32 for made_id in made) and len(set(made)) == 4
+    assert client.get("/nowhere").headers["X-Request-ID"]  # every response, 404s too
+
+
+@pytest.mark.parametrize("task", ["classification"])
+def test_access_log_is_one_json_line_per_request(settings, trained, task, capsys):
+    settings.access_log = True
+    with TestClient(create_app(settings)) as client:
+        client.post("/predict", json={"records": records_of(trained[2], 2)})
+        client.get("/nowhere", headers={"X-Request-ID": "r-9"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/predict", 200),
+        ("GET", "/nowhere", 404),
+    ]
+    assert lines[1]["request_id"] == "r-9" and all(line["latency_ms"] > 0 for line in lines)
 
 
 def test_concurrent_requests_are_scored_in_one_model_call(settings, trained):
@@ -602,6 +676,10 @@ def test_settings_reject_a_bad_batch_limit():
         Settings.from_env({"MAX_BATCH_ROWS": "lots"})
     with pytest.raises(UserError, match="at least 1"):
         Settings.from_env({"MAX_BATCH_ROWS": "0"})
+    with pytest.raises(UserError, match="PREDICTION_LOG_FLUSH_SECONDS"):
+        Settings.from_env({"PREDICTION_LOG_FLUSH_SECONDS": "0"})
+    with pytest.raises(UserError, match="unknown storage"):
+        Settings(prediction_log="ftp://host/logs")
     settings = Settings.from_env(
         {"MAX_BATCH_ROWS": "7", "PREDICTION_LOG": "-", "MODEL_PATH": "m.skops"}
     )
@@ -669,6 +747,7 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
         str(port),
     ]
     env = {**os.environ, "GIT_COMMIT": COMMIT, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env |= {"PREDICTION_LOG": str(tmp_path / "served"), "ACCESS_LOG": "1", "IMAGE_DIGEST": DIGEST}
     serve = ["serve", "--host", "127.0.0.1", *args]
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", *serve]
     server = subprocess.Popen(
@@ -709,5 +788,12 @@ def test_serve_command_answers_with_the_model_version_on_every_response(settings
         for path, data, status in expected:
             assert header(path, data) == (status, label), path
     finally:
-        server.terminate()
-        server.communicate(timeout=20)  # waits, and closes the stderr pipe
+        server.terminate()  # SIGTERM, as Kubernetes stops a pod
+        _, errors = server.communicate(timeout=20)  # waits, and closes the stderr pipe
+    # The log of the one answered prediction, flushed at shutdown; the access log on stderr.
+    assert [line["image_digest"] for line in logged(tmp_path / "served")] == [DIGEST] * 2
+    access = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    assert [(line["path"], line["status"]) for line in access if line["path"] != "/ready"] == [
+        ("/version", 200),
+        *[(path, status) for path, _, status in expected],
+    ]

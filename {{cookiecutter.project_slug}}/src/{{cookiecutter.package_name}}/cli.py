@@ -390,21 +390,26 @@ def cmd_retrain_pr(args: argparse.Namespace) -> None:
         type=int, help="most records per request (default: $MAX_BATCH_ROWS or 10000)"
     ),
     prediction_log=dict(
-        help="JSON-lines file (or -) for every prediction (default: $PREDICTION_LOG)"
+        help="where every prediction is logged: -, a folder, or s3:// gs:// az:// "
+        "(default: $PREDICTION_LOG; docs/prediction-log.md)"
     ),
     fast_path=dict(
         action=argparse.BooleanOptionalAction, help="forests: sum the trees without joblib (on)"
     ),
-    access_log=dict(action="store_true", help="log every request"),
+    access_log=dict(
+        action=argparse.BooleanOptionalAction,
+        help="one JSON line per request on stderr (default: $ACCESS_LOG, off)",
+    ),
 )
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve the model over HTTP (POST /predict, /health, /ready, /metrics, /version)."""
     from .serve import Settings, run
 
     names = ("model_path", "schema_path", "max_batch_rows", "prediction_log", "fast_path")
+    names += ("access_log",)
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     settings = dataclasses.replace(Settings.from_env(), **overrides)
-    run(args.host, args.port, settings, access_log=args.access_log)
+    run(args.host, args.port, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

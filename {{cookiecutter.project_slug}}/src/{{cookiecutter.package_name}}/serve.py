@@ -11,10 +11,9 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
@@ -27,17 +26,20 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import metrics as http_metrics
 from pydantic import ConfigDict, Field, Strict, create_model
 from sklearn import ensemble
 from sklearn.utils.validation import check_is_fitted, get_tags, validate_data
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from . import __version__
+from .access import RequestContext
 from .errors import UserError
 from .features import Schema, load_schema
 from .io import read_model, read_reference
 from .monitoring import LATENCY_BUCKETS, ServerMetrics
 from .paths import MODEL_FILE, REFERENCE_FILE, SCHEMA_FILE
+from .prediction_log import Origin, check_target, new_ids, open_sink
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # scikit-learn's trees refuse numbers beyond it
 EXPECTED = {"number": "a finite number within float32's range (±3.4e38)", "bool": "true or false"}
@@ -64,26 +66,43 @@ class Settings:
     prediction_log: str | None = None
     git_commit: str | None = None
     fast_path: bool = True  # Predictor.tree_mean (serve --no-fast-path: off)
+    image_digest: str | None = None  # the manifests set it from the overlay's `images:` digest
+    access_log: bool = False
+    log_flush_seconds: float = 10.0
+    log_flush_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_batch_rows < 1:
             raise UserError(
                 f"the batch limit (MAX_BATCH_ROWS) must be at least 1, got {self.max_batch_rows}"
             )
+        if self.log_flush_seconds <= 0:
+            raise UserError(
+                f"PREDICTION_LOG_FLUSH_SECONDS must be at least 1, got {self.log_flush_seconds:g}"
+            )
+        if self.prediction_log:
+            check_target(self.prediction_log)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        limit = env.get("MAX_BATCH_ROWS", "10000").strip()
-        if not limit.isdigit():
-            raise UserError(f"MAX_BATCH_ROWS must be a positive whole number, got {limit!r}")
         return cls(
             model_path=Path(env.get("MODEL_PATH", MODEL_FILE)),
             schema_path=Path(env.get("SCHEMA_PATH", SCHEMA_FILE)),
-            max_batch_rows=int(limit),
+            max_batch_rows=int(whole_number(env, "MAX_BATCH_ROWS", "10000")),
             prediction_log=env.get("PREDICTION_LOG") or None,
             git_commit=env.get("GIT_COMMIT") or None,
+            image_digest=env.get("IMAGE_DIGEST") or None,
+            access_log=env.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"},
+            log_flush_seconds=float(whole_number(env, "PREDICTION_LOG_FLUSH_SECONDS", "10")),
         )
+
+
+def whole_number(env: dict[str, str] | os._Environ[str], name: str, default: str) -> str:
+    value = env.get(name, default).strip()
+    if not value.isdigit():
+        raise UserError(f"{name} must be a positive whole number, got {value!r}")
+    return value
 
 
 def model_version(settings: Settings) -> dict[str, str]:
@@ -138,6 +157,8 @@ def request_model(schema: Schema, max_rows: int) -> type:
 def response_model(schema: Schema) -> type:
     classification = schema.task == "classification"
     fields: dict[str, Any] = {"predictions": (list[str] if classification else list[float], ...)}
+    about = "one per record, in order: the id of its line in the prediction log"
+    fields["prediction_ids"] = (list[str], Field(description=about))
     if classification:  # a {class: probability} mapping per record
         fields["probabilities"] = (list[dict[str, float]], ...)
     return create_model("PredictResponse", model_version=(str, ...), **fields)
@@ -255,34 +276,6 @@ class Predictor:
         return {"predictions": predictions.tolist()}
 
 
-def close_quietly(handle: Any) -> None:
-    with contextlib.suppress(OSError):
-        handle.close()
-
-
-def prediction_log(target: str, version: str, files: contextlib.ExitStack) -> Callable[..., None]:
-    """Appends one JSON line per scored record to a file (closed with ``files``) or stdout for
-    ``-``."""
-    handle = sys.stdout
-    if target != "-":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        handle = Path(target).open("a", encoding="utf-8")  # noqa: SIM115
-        # Closing flushes again what a failed write left behind: that failure is already counted.
-        files.callback(close_quietly, handle)
-
-    def write(records: list[dict[str, Any]], result: dict[str, list]) -> None:
-        line = {"timestamp": datetime.now(UTC).isoformat(), "model_version": version}
-        probabilities = result.get("probabilities") or [None] * len(records)
-        for record, prediction, chances in zip(
-            records, result["predictions"], probabilities, strict=True
-        ):
-            scored = {"prediction": prediction} | ({"probabilities": chances} if chances else {})
-            handle.write(json.dumps({**line, "features": record, **scored}, default=str) + "\n")
-        handle.flush()
-
-    return write
-
-
 class Batcher:
     """Scores all waiting requests in one model call, on the event loop: new requests wait in
     the socket buffers meanwhile. (A predictor thread is slower: it fights the event loop for
@@ -356,21 +349,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = CollectorRegistry()
     known = read_reference(settings.model_path.with_name(REFERENCE_FILE.name))
     metrics = ServerMetrics(registry, version, schema.task, known)
+    commit = None if version["git_commit"] == "unknown" else version["git_commit"]
+    origin = Origin(label, settings.image_digest, commit)
+    sink = None
+    if settings.prediction_log:  # a bad value stops the server here, naming the fix
+        flush = settings.log_flush_seconds, settings.log_flush_bytes
+        sink = open_sink(settings.prediction_log, *flush, metrics.log_errors.inc)
+
+    @metrics.counting_failures
+    def log(ids: list[str], request: Request, records: list[dict], result: dict) -> None:
+        latency_ms = (time.perf_counter() - request.state.started) * 1000
+        sink.append(origin.lines(ids, request.state.request_id, records, result, latency_ms))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # ready from here on
-        with contextlib.ExitStack() as files:
-            log = (
-                [prediction_log(settings.prediction_log, label, files)]
-                if settings.prediction_log
-                else []
-            )
-            log = [metrics.counting_failures(write) for write in log]
-            app.state.batcher = Batcher(predictor.predict, max_rows, [metrics.observe, *log])
-            gc.collect()  # what is loaded lives as long as the process: keep it out of the
-            gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
-            yield
-            app.state.batcher = None
+        flushing = asyncio.create_task(sink.run()) if sink else None
+        app.state.batcher = Batcher(predictor.predict, max_rows, [metrics.observe])
+        gc.collect()  # what is loaded lives as long as the process: keep it out of the
+        gc.freeze()  # collector's full passes, whose pauses would show in tail latencies
+        yield
+        # uvicorn has answered every request by now: the last flush holds all their lines.
+        app.state.batcher = None
+        if sink and flushing:
+            sink.close()
+            await flushing
+            await sink.flush()  # a retry of what a failed flush put back
 
     about = (
         f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
@@ -388,8 +391,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.version, app.state.batcher = version, None
-    instrumentator = Instrumentator(registry=registry, should_group_status_codes=False)
-    instrumentator.instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app)
+    # HTTP metrics: only the two the alerts and dashboards read, status codes by class (5xx),
+    # /metrics itself not counted. The library's default set adds request and response size
+    # summaries and a second, 70-bucket latency histogram: they cost about a tenth of the
+    # throughput (benchmarks/bench_serve.py, monitoring on vs off).
+    instrumentator = Instrumentator(
+        should_group_status_codes=True, excluded_handlers=["/metrics"], registry=registry
+    )
+    instrumentator.add(
+        http_metrics.requests(registry=registry),
+        http_metrics.latency(
+            should_include_status=False, buckets=LATENCY_BUCKETS, registry=registry
+        ),
+    )
+    instrumentator.instrument(app).expose(app)
+    app.add_middleware(RequestContext, access_log=settings.access_log)  # outermost: added last
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Response:
@@ -404,15 +420,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     PredictRequest = request_model(schema, max_rows)
 
     @app.post("/predict", response_model=response_model(schema), responses=responses)
-    async def predict(body: PredictRequest) -> Response:  # type: ignore[valid-type]
-        """Score one or many records."""
+    async def predict(body: PredictRequest, request: Request) -> Response:  # type: ignore[valid-type]
+        """Score one or many records; each gets a prediction id (the X-Request-ID header names
+        the request: the client's own, or a new one)."""
         if app.state.batcher is None:
             return JSONResponse({"detail": "not ready: the server is starting or stopping"}, 503)
+        records = body.records  # type: ignore[attr-defined]
         try:
-            result = await app.state.batcher.submit(body.records)  # type: ignore[attr-defined]
+            result = await app.state.batcher.submit(records)
         except Exception as exc:  # values the fitted pipeline cannot score
             return JSONResponse({"detail": f"the model could not score these records: {exc}"}, 422)
-        return JSONResponse({**result, "model_version": label})
+        ids = new_ids(len(records))
+        if sink:
+            log(ids, request, records, result)
+        return JSONResponse({**result, "prediction_ids": ids, "model_version": label})
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -436,9 +457,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def run(host: str, port: int, settings: Settings, access_log: bool = False) -> None:
-    """Serve until interrupted (one process: concurrent requests are batched on its event loop)."""
+def run(host: str, port: int, settings: Settings) -> None:
+    """Serve until interrupted (one process: concurrent requests are batched on its event loop).
+    SIGTERM: uvicorn stops accepting, answers what is in flight, then the lifespan's end flushes
+    the prediction log."""
     app = create_app(settings)
-    # On every response, 404s too.
+    # On every response, 404s too. The access log is RequestContext's (JSON), not uvicorn's.
     headers = [("X-Model-Version", app.state.version["model_version"])]
-    uvicorn.run(app, host=host, port=port, access_log=access_log, headers=headers)
+    uvicorn.run(app, host=host, port=port, access_log=False, headers=headers)
