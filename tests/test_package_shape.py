@@ -31,8 +31,10 @@ from helpers import bake
 # server metrics (monitoring.py, about 130 lines) and the reproducible model writer (io.py's
 # canonical_skops, about 50) landed; with them the package is about 2,870 lines formatted. The
 # alarm moved to 3,000 with that reason; what comes next (late labels and model quality) must
-# make its own case here.
-MAX_LINES = 3_000
+# make its own case here. Issue 16's retraining loop: labelled production rows read by the
+# prepare stage, deduplicated by prediction id and split by a hash of it (data.py, split.py and
+# the add-production-rows command, about 140 lines): 3,150.
+MAX_LINES = 3_150
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

@@ -21,7 +21,7 @@ from typing import Any
 from . import evaluate, reference, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
-from .data import load
+from .data import load, load_production, merge_production, read_production
 from .drift_summary import DriftSummary
 from .errors import UserError
 from .features import load_schema
@@ -45,13 +45,14 @@ from .paths import (
     MODEL_FILE,
     PARAMS_FILE,
     PLOTS_DIR,
+    PRODUCTION_FILE,
     REFERENCE_FILE,
     RETRAIN_PR_BODY,
     SCHEMA_FILE,
     TEST_FILE,
     TRAIN_FILE,
 )
-from .split import split
+from .split import split_with_production
 
 SAMPLES = ("breast_cancer", "diabetes", "wine")
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], dict]] = {}
@@ -117,12 +118,32 @@ def cmd_check_params(args: argparse.Namespace) -> None:
 def cmd_prepare(args: argparse.Namespace) -> None:
     """Validate the data and split it into train/test."""
     params = load_params(args.params)
-    train_rows, test_rows = split(load(params.data), params)
+    frame = load(params.data)
+    production = load_production(PRODUCTION_FILE, list(frame.columns), params.data)
+    train_rows, test_rows = split_with_production(frame, production, params)
     write_csv(train_rows, TRAIN_FILE)
     write_csv(test_rows, TEST_FILE)
     print(
         f"prepared {len(train_rows)} train and {len(test_rows)} test rows from {params.data.path}"
+        f" ({len(frame)} rows) and {PRODUCTION_FILE} ({len(production)} labelled production rows)"
     )
+
+
+@command(
+    rows=dict(required=True, help="CSV of labelled production rows (the quality check's output)")
+)
+def cmd_add_production_rows(args: argparse.Namespace) -> None:
+    """Add labelled production rows to the training data, one row per prediction id."""
+    params = load_params(args.params)
+    new = read_production(Path(args.rows), params.data)
+    if new is None:
+        print(f"{args.rows} has no labelled rows: {PRODUCTION_FILE} is unchanged")
+        return
+    existing = read_production(PRODUCTION_FILE, params.data)
+    combined = merge_production(existing, new)
+    write_csv(combined, PRODUCTION_FILE)
+    added = len(combined) - (0 if existing is None else len(existing))
+    print(f"{PRODUCTION_FILE}: {len(combined)} rows, {added} new from {args.rows}")
 
 
 @command()
