@@ -46,6 +46,8 @@ from .paths import (
     PARAMS_FILE,
     PLOTS_DIR,
     PRODUCTION_FILE,
+    QUALITY_DIR,
+    QUALITY_SUMMARY_MD,
     REFERENCE_FILE,
     RETRAIN_PR_BODY,
     SCHEMA_FILE,
@@ -283,15 +285,28 @@ def cmd_simulate_current(args: argparse.Namespace) -> None:
 @command(
     base=dict(default="HEAD", help="git revision the model is compared with"),
     base_name=dict(default="main", help="its name in the text"),
-    run_url=dict(help="link to the workflow run (drift report artifact)"),
+    run_url=dict(help="link to the workflow run (report artifacts)"),
     out=dict(default=str(RETRAIN_PR_BODY), help="where to write the body"),
+    trigger=dict(
+        choices=("drift", "quality", "drift-labelled"),
+        default="drift",
+        help="why: drift (default), quality below threshold, or drift with labelled rows",
+    ),
 )
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
-    """Title (printed) and body (written to --out) of the drift workflow's retraining PR."""
+    """Title (printed) and body (written to --out) of the scheduled check's retraining PR."""
     params = load_params(args.params)
-    drift_summary = read_text(params.drift.output_dir / DRIFT_SUMMARY_MD)
+    summaries = [
+        read_text(QUALITY_DIR / QUALITY_SUMMARY_MD),
+        read_text(params.drift.output_dir / DRIFT_SUMMARY_MD),
+    ]
     title, body = retrain_pull_request(
-        params, args.base, args.base_name, args.run_url, drift_summary
+        params,
+        args.base,
+        args.base_name,
+        args.run_url,
+        [summary for summary in summaries if summary],
+        args.trigger,
     )
     write_text(args.out, body)
     print(title)

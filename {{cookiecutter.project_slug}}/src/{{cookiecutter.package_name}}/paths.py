@@ -37,6 +37,10 @@ DRIFT_SUMMARY_MD = "summary.md"
 DRIFT_REPORT_HTML = "report.html"
 RETRAIN_PR_BODY = DRIFT_DIR / "pr-body.md"
 
+# quality: the model-quality check's folder (its summary goes into the retraining pull request)
+QUALITY_DIR = Path("reports/quality")
+QUALITY_SUMMARY_MD = "summary.md"
+
 
 def plot_files(task: str) -> list[Path]:
     """The plot data that evaluation writes for ``task``."""
