@@ -14,7 +14,7 @@ import yaml
 from sklearn.datasets import load_breast_cancer
 
 from {{ cookiecutter.package_name }} import drift
-from {{ cookiecutter.package_name }}.cli import main, save_drift_report
+from {{ cookiecutter.package_name }}.cli import main, save_report
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.drift import simulate_current
 from {{ cookiecutter.package_name }}.drift_sources import read_source
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 def run_drift(params, schema_file: Path | None = SCHEMA_FILE, html: bool = True) -> dict:
     """What the drift command does: the check, then its files; the summary as in summary.json."""
     summary, snapshot = drift.check(params, schema_file=schema_file)
-    save_drift_report(params.drift.output_dir, summary, snapshot if html else None)
+    save_report(params.drift.output_dir, summary, snapshot if html else None)
     return summary.to_dict()
 
 

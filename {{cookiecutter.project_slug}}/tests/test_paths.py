@@ -27,6 +27,7 @@ def test_stage_outputs_are_the_packages_paths():
         str(paths.MODEL_FILE),
         str(paths.SCHEMA_FILE),
         str(paths.REFERENCE_FILE),
+        str(paths.REFERENCE_PREDICTIONS_FILE),
     ]
     assert _names(stages["evaluate"]["metrics"]) == [str(paths.METRICS_FILE)]
     assert _names(stages["evaluate"]["outs"]) == [str(paths.PLOTS_DIR)]

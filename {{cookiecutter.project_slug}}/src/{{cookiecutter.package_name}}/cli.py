@@ -15,6 +15,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,15 @@ from .paths import (
     PARAMS_FILE,
     PLOTS_DIR,
     PRODUCTION_FILE,
-    QUALITY_DIR,
-    QUALITY_SUMMARY_MD,
+    QUALITY_LABELLED_CSV,
     REFERENCE_FILE,
+    REFERENCE_PREDICTIONS_FILE,
     RETRAIN_PR_BODY,
     SCHEMA_FILE,
     TEST_FILE,
     TRAIN_FILE,
 )
+from .quality_summary import QualitySummary
 from .split import split_with_production
 
 SAMPLES = ("breast_cancer", "diabetes", "wine")
@@ -156,8 +158,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Each file replaces the previous one only once fully written.
     write_model(pipeline, MODEL_FILE)
     write_json(SCHEMA_FILE, schema.to_dict())
-    test_reference = reference.reference_of(pipeline, schema, read_csv(TEST_FILE))
-    write_json(REFERENCE_FILE, test_reference)
+    test_predictions = reference.predictions_of(pipeline, schema, read_csv(TEST_FILE))
+    write_csv(test_predictions, REFERENCE_PREDICTIONS_FILE)
+    summary = reference.reference(schema.task, test_predictions[reference.PREDICTION])
+    write_json(REFERENCE_FILE, summary)
     dropped = f"; dropped {', '.join(schema.dropped)}" if schema.dropped else ""
     print(
         f"trained {params.model.family} ({params.data.task}) on {len(rows)} rows: "
@@ -214,21 +218,13 @@ def cmd_drift(args: argparse.Namespace) -> int:
         return 0
     out_dir = Path(args.out or params.drift.output_dir)
     summary, snapshot = check(params, args.current, args.reference)
-    save_drift_report(out_dir, summary, None if args.no_html else snapshot)
-    if summary.error:
-        print(f"error: {summary.error}", file=sys.stderr)
-        return summary.exit_code
-    print(_drift_line(summary))
-    for finding in summary.findings:
-        print(f"  {finding.severity}: {finding.message}")
-    html = f", {DRIFT_REPORT_HTML}" if summary.report else ""
-    print(f"report: {out_dir}/ ({DRIFT_SUMMARY_MD}, {DRIFT_SUMMARY_JSON}{html})")
-    return summary.exit_code
+    save_report(out_dir, summary, None if args.no_html else snapshot)
+    return _outcome(out_dir, summary, _drift_line(summary))
 
 
-def save_drift_report(out_dir: Path, summary: DriftSummary, snapshot: Any) -> None:
-    """summary.json, summary.md and (with a snapshot) Evidently's report.html; an older
-    report.html goes, so the folder never mixes two runs."""
+def save_report(out_dir: Path, summary: DriftSummary | QualitySummary, snapshot: Any) -> None:
+    """A check's summary.json, summary.md and (with a snapshot) Evidently's report.html; an
+    older report.html goes, so the folder never mixes two runs."""
     html = out_dir / DRIFT_REPORT_HTML
     html.unlink(missing_ok=True)
     if snapshot is not None:
@@ -237,6 +233,23 @@ def save_drift_report(out_dir: Path, summary: DriftSummary, snapshot: Any) -> No
         summary.report = str(html)
     write_json(out_dir / DRIFT_SUMMARY_JSON, summary.to_dict())
     write_text(out_dir / DRIFT_SUMMARY_MD, summary.to_markdown())
+
+
+def _outcome(
+    out_dir: Path, summary: DriftSummary | QualitySummary, line: str, *more_files: str
+) -> int:
+    """Prints the error, or the verdict's ``line``, the findings and the files written; returns
+    the exit code."""
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return summary.exit_code
+    print(line)
+    for finding in summary.findings:
+        print(f"  {finding.severity}: {finding.message}")
+    files = [DRIFT_SUMMARY_MD, DRIFT_SUMMARY_JSON] + [DRIFT_REPORT_HTML] * bool(summary.report)
+    files += more_files
+    print(f"report: {out_dir}/ ({', '.join(files)})")
+    return summary.exit_code
 
 
 def _drift_line(summary: DriftSummary) -> str:
@@ -248,6 +261,62 @@ def _drift_line(summary: DriftSummary) -> str:
     )
     errors = sum(finding.severity == "error" for finding in summary.findings)
     return line + (f"; {errors} schema error(s)" if errors else "")
+
+
+@command(
+    now=dict(help="end of the look-back window, ISO 8601 (default: now)"),
+    out=dict(help="output folder (default: quality.output_dir)"),
+    no_html=dict(action="store_true", help="skip the Evidently HTML report"),
+)
+def cmd_quality(args: argparse.Namespace) -> int:
+    """Grade logged predictions with the labels that arrived (exit 0 passed or not enough labels,
+    1 failed, 2 error)."""
+    from .quality import check, write_rows
+
+    params = load_params(args.params)
+    out_dir = Path(args.out or params.quality.output_dir)
+    labelled = out_dir / QUALITY_LABELLED_CSV
+    labelled.unlink(missing_ok=True)  # never the rows of an earlier run
+    summary, snapshot, rows = check(params, _utc(args.now))
+    if rows is not None:
+        write_rows(rows, labelled)
+        summary.labelled_rows = str(labelled)
+    save_report(out_dir, summary, None if args.no_html else snapshot)
+    written = [labelled.name] if rows is not None else []
+    return _outcome(out_dir, summary, _quality_line(summary), *written)
+
+
+def _utc(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        message = f"--now {text!r} is not an ISO 8601 time (e.g. 2025-01-31T12:00:00Z)"
+        raise UserError(message) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _quality_line(summary: QualitySummary) -> str:
+    """One line: the verdict, the labelled rows, the failed metrics."""
+    counts = summary.counts
+    labelled = (
+        f"{counts.labelled:,} labelled of {counts.in_window:,} predictions in the window "
+        f"({counts.coverage:.1%} coverage)"
+    )
+    if summary.verdict == "not_enough_labels":
+        return (
+            f"not enough labels: {labelled}; quality.min_labelled_rows is "
+            f"{summary.min_labelled_rows:,}. No verdict."
+        )
+    if summary.failed:
+        failed = ", ".join(
+            f"{name} {summary.metrics[name].value:.4g} (worst acceptable "
+            f"{summary.metrics[name].bound:.4g})"
+            for name in summary.failed
+        )
+        return f"QUALITY FAILED: {failed}; {labelled}"
+    return f"quality passed: {labelled}"
 
 
 @command(
@@ -297,7 +366,7 @@ def cmd_retrain_pr(args: argparse.Namespace) -> None:
     """Title (printed) and body (written to --out) of the scheduled check's retraining PR."""
     params = load_params(args.params)
     summaries = [
-        read_text(QUALITY_DIR / QUALITY_SUMMARY_MD),
+        read_text(params.quality.output_dir / DRIFT_SUMMARY_MD),
         read_text(params.drift.output_dir / DRIFT_SUMMARY_MD),
     ]
     title, body = retrain_pull_request(

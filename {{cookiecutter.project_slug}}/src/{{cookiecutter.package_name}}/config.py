@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import UserError
-from .paths import DRIFT_DIR, PARAMS_FILE, TRAIN_FILE
+from .paths import DRIFT_DIR, LABELS_DIR, PARAMS_FILE, PREDICTION_LOG_DIR, QUALITY_DIR, TRAIN_FILE
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,51 @@ class DriftParams(DriftColumnParams):
     output_dir: Path = DRIFT_DIR
 
 
+class QualityThreshold(_Section):
+    """One metric's bounds (quality.thresholds): ``min`` for a metric where higher is better,
+    ``max`` where lower is better, and ``max_drop``, the largest worsening from metrics.json."""
+
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = Field(default=None, ge=0.0)
+
+
+class QualityParams(_Section):
+    """The model-quality check; each key is explained in params.yaml's quality section."""
+
+    predictions: str = str(PREDICTION_LOG_DIR)  # a folder, a file or a URL (s3://, gs://, az://)
+    labels: str = str(LABELS_DIR)
+    window_days: float = Field(default=30, gt=0)
+    min_labelled_rows: int = Field(default=100, ge=1)
+    thresholds: Annotated[dict[str, QualityThreshold], NoneIsEmpty] = {}
+    sample_rows: int = Field(default=50_000, ge=1_000)
+    seed: int = 42
+    output_dir: Path = QUALITY_DIR
+
+    def check_thresholds(self, task: str) -> None:
+        """Each threshold names a metric of ``task`` and a bound that fits its direction."""
+        allowed = metric_names(task)
+        for name, bounds in self.thresholds.items():
+            key = f"quality.thresholds.{name}"
+            if name not in allowed:
+                raise UserError(
+                    f"params.yaml: {key}: {name!r} is not a {task} metric; "
+                    f"use one of: {', '.join(allowed)}"
+                )
+            wrong, right = ("min", "max") if lower_is_better(name) else ("max", "min")
+            if getattr(bounds, wrong) is not None:
+                direction = "lower" if wrong == "min" else "higher"
+                raise UserError(
+                    f"params.yaml: {key}.{wrong}: {direction} {name} is better, so its bound is "
+                    f"{right} (the worst acceptable value): write {right}: instead"
+                )
+            if bounds.min is None and bounds.max is None and bounds.max_drop is None:
+                raise UserError(
+                    f"params.yaml: {key} sets no bound: give {right} and/or max_drop, "
+                    "or remove the entry"
+                )
+
+
 class Params(_Section):
     data: DataParams
     split: SplitParams = SplitParams()
@@ -121,8 +166,10 @@ class Params(_Section):
     # Sections owned by other commands (serving) are validated by those commands.
     serve: dict[str, Any] = Field(default_factory=dict)
     drift: DriftParams = DriftParams()
+    quality: QualityParams = QualityParams()
 
     def model_post_init(self, __context: Any) -> None:
+        self.quality.check_thresholds(self.data.task)
         allowed = metric_names(self.data.task)
         if self.evaluate.primary_metric not in allowed:
             raise UserError(

@@ -150,27 +150,29 @@ def _check_column(
             typed.findings.append(finding)
 
 
-def _import_evidently() -> Any:
-    """Evidently's modules: ``evidently``, its presets and its statistical tests."""
+def _import_evidently_modules() -> Any:
+    """Evidently's modules: ``evidently`` (with its presets and tests) and its statistical tests."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # from Evidently's own imports
         import evidently
         import evidently.presets
+        import evidently.tests  # the quality check's thresholds
         from evidently.legacy.calculations import stattests
     return evidently, stattests
 
 
-def _preload_evidently() -> None:
+def preload_evidently() -> None:
     """Imports Evidently (seconds) in a thread while pyarrow reads; an error shows later."""
     try:
-        _import_evidently()
+        _import_evidently_modules()
     except ImportError:
         return
 
 
-def _evidently() -> Any:
+def import_evidently() -> Any:
+    """Evidently's modules, or an error that says how to install them."""
     try:
-        return _import_evidently()
+        return _import_evidently_modules()
     except ImportError as exc:
         raise UserError(
             f"Evidently is missing ({exc}): pip install -e '.[drift]' (`make setup`)"
@@ -251,7 +253,7 @@ def run_evidently(
     ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict, params: Params
 ) -> tuple[Any, dict[str, ColumnDrift]]:
     """ONE DataDriftPreset run: the snapshot and, per column, Evidently's result."""
-    evidently, stattests = _evidently()
+    evidently, stattests = import_evidently()
     tests, columns = _stat_tests(stattests), list(ref.columns)
     preset = _preset(evidently, columns, _check_methods(columns, kinds, params, tests), params)
     numerical = [c for c in columns if kinds[c] == "numerical"]
@@ -279,7 +281,7 @@ def check(
     with verdict "error"; a bug also prints its traceback (it must not read as drift)."""
     current = Path(current or params.drift.current or params.data.path)
     reference = Path(reference or params.drift.reference)
-    threading.Thread(target=_preload_evidently, daemon=True).start()
+    threading.Thread(target=preload_evidently, daemon=True).start()
     try:
         return _check(params, current, reference, schema_file)
     except UserError as exc:

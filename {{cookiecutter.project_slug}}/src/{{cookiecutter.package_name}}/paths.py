@@ -21,6 +21,9 @@ MODEL_FILE = Path("models/model.skops")
 SCHEMA_FILE = Path("models/schema.json")
 # what the model predicted on the test split (monitoring's reference; travels with the model)
 REFERENCE_FILE = Path("models/reference.json")
+# the same predictions row by row (the quality check's reference): the target, the prediction
+# and, for classification, one probability column per class
+REFERENCE_PREDICTIONS_FILE = Path("models/reference_predictions.csv")
 
 # evaluate: the scores and the plot data of each task
 METRICS_FILE = Path("metrics.json")
@@ -37,9 +40,12 @@ DRIFT_SUMMARY_MD = "summary.md"
 DRIFT_REPORT_HTML = "report.html"
 RETRAIN_PR_BODY = DRIFT_DIR / "pr-body.md"
 
-# quality: the model-quality check's folder (its summary goes into the retraining pull request)
+# quality: where the local demo server logs and labels land (quality.predictions, quality.labels),
+# the default folder (quality.output_dir; the file names of drift's, plus the labelled rows)
+PREDICTION_LOG_DIR = Path("logs/predictions")
+LABELS_DIR = Path("logs/labels")
 QUALITY_DIR = Path("reports/quality")
-QUALITY_SUMMARY_MD = "summary.md"
+QUALITY_LABELLED_CSV = "labelled.csv"
 
 
 def plot_files(task: str) -> list[Path]:

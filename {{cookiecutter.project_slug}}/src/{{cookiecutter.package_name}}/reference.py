@@ -2,7 +2,8 @@
 its test split, the share of each class (classification) or the mean and standard deviation of
 the predictions (regression). The train command writes it next to the model
 (``models/reference.json``), it travels in the image, and the server exports it as gauges
-(monitoring.py). Training needs nothing of the serve extra for it.
+(monitoring.py). The same predictions row by row (``models/reference_predictions.csv``) are the
+model-quality check's reference (quality.py). Training needs nothing of the serve extra for it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .features import Schema, to_model_frame
+
+# The columns of the row-by-row reference, and of the rows the quality check gives Evidently
+# (classification adds one probability column per class, named after the class).
+TARGET, PREDICTION = "target", "prediction"
 
 
 def reference(task: str, predictions: Sequence[Any]) -> dict[str, Any]:
@@ -34,6 +39,21 @@ def reference(task: str, predictions: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+def predictions_of(pipeline: Any, schema: Schema, test_rows: pd.DataFrame) -> pd.DataFrame:
+    """At training time: the model's predictions on the test split, row by row, next to the
+    target (the server's way: the label is the class of the highest probability)."""
+    x = to_model_frame(test_rows, schema)
+    rows = pd.DataFrame({TARGET: test_rows[schema.target].to_numpy()})
+    if schema.task != "classification":
+        rows[PREDICTION] = pipeline.predict(x)
+        return rows
+    probabilities = pipeline.predict_proba(x)
+    classes = [str(label) for label in pipeline.classes_]
+    rows[TARGET] = rows[TARGET].astype(str)
+    rows[PREDICTION] = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
+    return pd.concat([rows, pd.DataFrame(probabilities, columns=classes)], axis=1)
+
+
 def reference_of(pipeline: Any, schema: Schema, test_rows: pd.DataFrame) -> dict[str, Any]:
-    """At training time: the model's predictions on the test split (written next to the model)."""
-    return reference(schema.task, pipeline.predict(to_model_frame(test_rows, schema)))
+    """At training time: the summary of ``predictions_of`` (written next to the model)."""
+    return reference(schema.task, predictions_of(pipeline, schema, test_rows)[PREDICTION])
