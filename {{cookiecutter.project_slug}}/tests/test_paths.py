@@ -54,6 +54,8 @@ def test_params_yaml_drift_paths_are_the_defaults():
     assert paths.RETRAIN_PR_BODY.parent == paths.DRIFT_DIR
 
 
-def test_make_data_tracks_the_production_rows_the_package_reads():
+def test_make_data_and_the_retraining_workflow_track_the_production_rows_prepare_reads():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert f"PRODUCTION_DATA := {paths.PRODUCTION_FILE}\n" in makefile
+    workflow = (ROOT / ".github/workflows/drift.yml").read_text(encoding="utf-8")
+    assert f"dvc add --quiet {paths.PRODUCTION_FILE}\n" in workflow
