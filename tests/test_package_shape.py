@@ -30,14 +30,15 @@ from helpers import bake
 # A scope alarm, not a target: never compress code to fit it. 2,800 was set before monitoring's
 # server metrics (monitoring.py, about 130 lines) and the reproducible model writer (io.py's
 # canonical_skops, about 50) landed; with them the package is about 2,870 lines formatted. The
-# alarm moved to 3,000 with that reason. Late labels and model quality (issue 16) add three
-# modules, about 700 lines: reading prediction logs and labels from a folder or the DVC remote's
-# storage (prediction_logs.py), the join and the one Evidently run (quality.py) and its summary
-# (quality_summary.py), plus the quality command and its params: the alarm moves to 3,800. The
+# alarm moved to 3,000 with that reason. Late labels and model quality (issue 16) add four
+# modules, about 860 lines: reading prediction logs and labels from a folder or the DVC remote's
+# storage (prediction_logs.py, 205), the join and the one Evidently run (quality.py, 440), its
+# summary (quality_summary.py, 115) and the demo traffic (traffic.py, 100), plus the quality and
+# simulate-traffic commands and the quality params (about 180): the alarm moves to 4,000. The
 # retraining loop adds about 150: labelled production rows read by the prepare stage, one row per
 # prediction id, split by a hash of it (data.py, split.py, add-production-rows), and the
-# retraining pull request's quality summary and new data version (compare.py): 3,950.
-MAX_LINES = 3_950
+# retraining pull request's quality summary and new data version (compare.py): 4,150.
+MAX_LINES = 4_150
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

@@ -352,6 +352,40 @@ def cmd_simulate_current(args: argparse.Namespace) -> None:
 
 
 @command(
+    url=dict(default="http://127.0.0.1:8000", help="the model server (default: %(default)s)"),
+    rows=dict(type=int, default=1000, help="records to send (default: %(default)s)"),
+    batch=dict(type=int, default=20, help="records per request (default: %(default)s)"),
+    wrong=dict(type=float, default=0.0, help="share of wrong labels (0.3: a degraded model)"),
+    labelled=dict(type=float, default=0.8, help="share of predictions labelled (default: 0.8)"),
+    seed=dict(type=int, default=0, help="random seed (default: 0)"),
+    out=dict(help="labels file to write (default: a new CSV in quality.labels)"),
+)
+def cmd_simulate_traffic(args: argparse.Namespace) -> None:
+    """Send test-split rows to a running server; write the labels that arrive for them."""
+    from .traffic import labels, send, wait_until_ready
+
+    params = load_params(args.params)
+    out = Path(args.out or _new_labels_file(params.quality.labels))
+    rows = read_csv(TEST_FILE).sample(n=args.rows, replace=True, random_state=args.seed)
+    url = args.url.rstrip("/")
+    wait_until_ready(url)
+    ids = send(rows.reset_index(drop=True), params.data.target, url, args.batch)
+    truth = rows[params.data.target].reset_index(drop=True)
+    arrived = labels(truth, ids, params.data.task, args.wrong, args.labelled, args.seed)
+    write_csv(arrived, out)
+    print(
+        f"sent {len(ids)} records to {url}; wrote {len(arrived)} labels ({args.wrong:.0%} wrong) "
+        f"to {out}"
+    )
+
+
+def _new_labels_file(folder: str) -> Path:
+    if "://" in folder:
+        raise UserError(f"quality.labels is {folder}, not a local folder: give --out FILE")
+    return Path(folder) / f"labels-{datetime.now(UTC):%Y%m%dT%H%M%S}.csv"
+
+
+@command(
     base=dict(default="HEAD", help="git revision the model is compared with"),
     base_name=dict(default="main", help="its name in the text"),
     run_url=dict(help="link to the workflow run (report artifacts)"),

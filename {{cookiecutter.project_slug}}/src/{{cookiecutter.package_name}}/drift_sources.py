@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from .drift_summary import Finding, Side
 from .errors import UserError
 from .io import file_format
+from .prediction_logs import local_files
 
 HINTS = {
     "reference": (
@@ -110,12 +111,6 @@ def _records(line: str) -> list[dict[str, str]]:
     ]
 
 
-def _log_files(path: Path) -> list[Path]:
-    if not path.is_dir():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and file_format(p) == "logs")
-
-
 def _file_records(file: Path, unreadable: list[str]) -> Iterator[dict[str, str]]:
     """The records of one log file; the lines that hold none go to ``unreadable``."""
     opener = gzip.open if file.name.endswith(".gz") else open
@@ -133,7 +128,7 @@ def _file_records(file: Path, unreadable: list[str]) -> Iterator[dict[str, str]]
 def _log_records(path: Path, findings: list[Finding]) -> Iterator[dict[str, str]]:
     """The records of the prediction logs at ``path``: a file or a folder of them."""
     unreadable: list[str] = []
-    for file in _log_files(path):
+    for file in local_files(path):
         yield from _file_records(file, unreadable)
     if unreadable:
         message = (

@@ -65,12 +65,15 @@ def replace_csv_files(folder: Path, frames: dict[str, pd.DataFrame], **options: 
         write_csv(frame, folder / name, **options)
 
 
+LOG_SUFFIXES = (".jsonl", ".ndjson", ".json")  # prediction logs (JSON lines), gzipped or not
+
+
 def file_format(path: Path, declared: str = "auto") -> str:
     """csv, parquet or logs (JSON lines of the model server): ``declared``, else from the name."""
     if declared != "auto":
         return "logs" if declared == "predictions" else declared
     name = path.name.lower().removesuffix(".gz")
-    if path.is_dir() or name.endswith((".jsonl", ".ndjson", ".json")):
+    if path.is_dir() or name.endswith(LOG_SUFFIXES):
         return "logs"
     if name.endswith((".parquet", ".pq")):
         return "parquet"

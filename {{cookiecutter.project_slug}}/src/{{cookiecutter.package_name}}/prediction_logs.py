@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,10 +25,11 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from .errors import UserError
+from .io import LOG_SUFFIXES
 
-LOG_SUFFIXES = (".jsonl", ".ndjson", ".json")
 LABEL_SUFFIXES = (".csv", *LOG_SUFFIXES)
 LABEL_COLUMNS = ("prediction_id", "label")
+ONE_THREAD = pajson.ReadOptions(use_threads=False)  # the files are read in parallel instead
 # What the quality check reads of a log record; nested objects become "features.<column>" and
 # "probabilities.<class>" columns.
 LOG_FIELDS = ("prediction_id", "timestamp", "prediction")
@@ -113,7 +117,7 @@ def _parse_slowly(handle: IO[bytes]) -> pa.Table:
 def _parse_log(source: Source, file: str) -> pa.Table:
     try:
         with source.open(file) as handle:
-            return _flat(pajson.read_json(handle))
+            return _flat(pajson.read_json(handle, ONE_THREAD))
     except pa.ArrowInvalid:  # e.g. a value that is a number in one line and text in another
         with source.open(file) as handle:
             return _parse_slowly(handle)
@@ -142,10 +146,12 @@ def _as_text(table: pa.Table) -> pa.Table:
 
 
 def _tables(source: Source, read: Any) -> Iterator[pa.Table]:
-    for file in source.files:
-        table = read(source, file)
-        if table.num_rows:
-            yield table
+    """The non-empty tables of the files, read one file per core at a time (pyarrow lets go of
+    the GIL while it parses)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for table in pool.map(partial(read, source), source.files):
+            if table.num_rows:
+                yield table
 
 
 def read_logs(location: str) -> tuple[pa.Table, int]:
@@ -172,9 +178,9 @@ def _read_label_file(source: Source, file: str) -> pa.Table:
                 convert = pacsv.ConvertOptions(
                     column_types=dict.fromkeys([*LABEL_COLUMNS, "timestamp"], pa.string())
                 )
-                table = pacsv.read_csv(handle, convert_options=convert)
+                table = pacsv.read_csv(handle, pacsv.ReadOptions(use_threads=False), None, convert)
             else:
-                table = pajson.read_json(handle)
+                table = pajson.read_json(handle, ONE_THREAD)
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         message = str(exc).strip().splitlines()[0]
         raise UserError(f"cannot read labels file {file}: {message}") from None

@@ -15,9 +15,11 @@ labels, 1 a threshold failed, 2 error.
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from sklearn.exceptions import UndefinedMetricWarning
 
 from .config import Params, QualityThreshold, lower_is_better, metric_names
 from .drift import import_evidently, preload_evidently
@@ -65,58 +68,80 @@ def window(params: Params, now: datetime | None = None) -> tuple[datetime, datet
     return end - timedelta(days=params.quality.window_days), end
 
 
-def _times(column: pa.ChunkedArray) -> pd.Series:
-    """ISO 8601 times as UTC (a time without an offset is taken as UTC); NaT where unreadable."""
-    return pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+UTC_TIME = pa.timestamp("us", tz="UTC")
 
 
-def _one_per_id(table: pa.Table, keep: str) -> tuple[pa.Table, int]:
-    """The first (``keep="min"``) or last (``"max"``) row of each prediction_id, in table order,
-    and the number of rows left out."""
-    rows = table.append_column("_row", pa.array(np.arange(table.num_rows)))
-    kept = rows.group_by("prediction_id", use_threads=False).aggregate([("_row", keep)])
-    order = np.sort(kept.column(f"_row_{keep}").to_numpy())
-    return table.take(order), table.num_rows - len(order)
+def _times(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ISO 8601 times as UTC (a time without an offset is taken as UTC); null where unreadable."""
+    if pa.types.is_timestamp(column.type):
+        return column.cast(UTC_TIME) if column.type.tz else pc.assume_timezone(column, "UTC")
+    try:
+        return column.cast(UTC_TIME)  # Arrow's parser: quick, but needs every offset written
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+        return pa.chunked_array([pa.Array.from_pandas(parsed)]).cast(UTC_TIME)
 
 
-def _with_ids(table: pa.Table) -> pa.Table:
-    ids = table.column("prediction_id").cast(pa.string())
-    return table.set_column(0, "prediction_id", ids).filter(pc.is_valid(ids))
+def _keys(table: pa.Table) -> pa.Table:
+    """A table's ids (as text, rows without one left out), times and row numbers."""
+    if "timestamp" not in table.column_names:
+        table = table.append_column("timestamp", pa.nulls(table.num_rows, pa.string()))
+    keys = pa.table(
+        {
+            "prediction_id": table.column("prediction_id").cast(pa.string()),
+            "timestamp": _times(table.column("timestamp")),
+            "_row": pa.array(np.arange(table.num_rows)),
+        }
+    )
+    return keys.filter(pc.is_valid(keys.column("prediction_id")))
+
+
+def _one_per_id(keys: pa.Table, keep: str) -> tuple[pa.Table, int]:
+    """The row of each prediction_id with the smallest (``keep="min"``) or largest (``"max"``)
+    row number, and the number of rows left out."""
+    kept = keys.group_by("prediction_id", use_threads=False).aggregate([("_row", keep)])
+    rows = kept.column(f"_row_{keep}").combine_chunks()
+    chosen = keys.filter(pc.is_in(keys.column("_row"), value_set=rows))
+    return chosen, keys.num_rows - chosen.num_rows
 
 
 def _predictions(logs: pa.Table, start: datetime, counts: Counts) -> pa.Table:
-    """The predictions made since ``start``, one per id."""
-    logs = _with_ids(logs.select(["prediction_id", *logs.column_names[1:]]))
-    counts.logged = logs.num_rows
-    if "timestamp" not in logs.column_names:
-        raise UserError("the prediction logs have no timestamp: the window needs one")
-    recent = logs.filter(pa.array((_times(logs.column("timestamp")) >= start).to_numpy()))
+    """The keys of the predictions made since ``start``, one per id (the first logged)."""
+    keys = _keys(logs)
+    counts.logged = keys.num_rows
+    recent = keys.filter(pc.greater_equal(keys.column("timestamp"), pa.scalar(start, UTC_TIME)))
     recent, counts.duplicate_predictions = _one_per_id(recent, "min")
     counts.in_window = recent.num_rows
     return recent
 
 
 def _labels(labels: pa.Table, counts: Counts) -> pa.Table:
-    """One label per id: the latest by timestamp when labels carry one, else the last read."""
-    labels = _with_ids(labels.select(["prediction_id", "label", *labels.column_names[2:]]))
-    counts.labels = labels.num_rows
-    if "timestamp" in labels.column_names:
-        times = _times(labels.column("timestamp")).fillna(pd.Timestamp.min.tz_localize(UTC))
-        labels = labels.take(np.argsort(times.to_numpy(), kind="stable"))
-    labels, counts.duplicate_labels = _one_per_id(labels, "max")
-    return labels.select(["prediction_id", "label"])
+    """One label per id: the latest by timestamp (a label without one counts as the oldest),
+    else the last read."""
+    keys = _keys(labels)
+    keys = keys.append_column("label", labels.column("label").take(keys.column("_row")))
+    counts.labels = keys.num_rows
+    oldest = pc.fill_null(keys.column("timestamp"), pa.scalar(0, UTC_TIME))  # 1970
+    keys = keys.set_column(1, "timestamp", oldest)
+    ordered = keys.sort_by([("timestamp", "ascending"), ("_row", "ascending")])
+    ordered = ordered.set_column(2, "_row", pa.array(np.arange(ordered.num_rows)))
+    latest, counts.duplicate_labels = _one_per_id(ordered, "max")
+    return latest.select(["prediction_id", "label"])
 
 
 def join(logs: pa.Table, labels: pa.Table, start: datetime) -> tuple[pa.Table, Counts]:
-    """The predictions made since ``start`` that have a label, in time order, and the counts."""
+    """The predictions made since ``start`` that have a label, in time order, and the counts:
+    the keys are joined, then the logged rows taken once."""
     counts = Counts()
     predictions = _predictions(logs, start, counts)
-    joined = predictions.join(_labels(labels, counts), "prediction_id", join_type="inner")
-    joined = joined.sort_by([("timestamp", "ascending"), ("prediction_id", "ascending")])
-    counts.labelled = joined.num_rows
+    matched = predictions.join(_labels(labels, counts), "prediction_id", join_type="inner")
+    matched = matched.sort_by([("timestamp", "ascending"), ("prediction_id", "ascending")])
+    counts.labelled = matched.num_rows
     if predictions.num_rows:
-        counts.coverage = round(joined.num_rows / predictions.num_rows, 6)
-    return joined, counts
+        counts.coverage = round(matched.num_rows / predictions.num_rows, 6)
+    rows = logs.drop_columns(["prediction_id"]).take(matched.column("_row"))
+    rows = rows.append_column("label", matched.column("label"))
+    return rows.append_column("prediction_id", matched.column("prediction_id")), counts
 
 
 def training_rows(joined: pa.Table, target: str) -> pa.Table:
@@ -127,9 +152,24 @@ def training_rows(joined: pa.Table, target: str) -> pa.Table:
     return pa.table(columns, names=names)
 
 
-def write_rows(rows: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pacsv.write_csv(rows, tmp, pacsv.WriteOptions(quoting_style="needed"))
+def _csv_text(rows: pa.Table, header: bool) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=header, quoting_style="needed"))
+    return sink.getvalue()
+
+
+def write_rows(rows: pa.Table, path: Path, chunk: int = 100_000) -> None:
+    """The rows as CSV; chunks are formatted on every core (pyarrow lets go of the GIL) and
+    written in order."""
+    chunks = [rows.slice(start, chunk) for start in range(0, max(rows.num_rows, 1), chunk)]
+    headers = [True] + [False] * (len(chunks) - 1)
+    with (
+        atomic_path(path) as tmp,
+        tmp.open("wb") as handle,
+        ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
+    ):
+        for text in pool.map(_csv_text, chunks, headers):
+            handle.write(text)
 
 
 def _sample(joined: pa.Table, rows: int, seed: int) -> pa.Table:
@@ -269,8 +309,11 @@ def run_evidently(
     classes = classes_of(reference) if task == "classification" else []
     definition = _definition(evidently, task, classes)
     try:
-        with warnings.catch_warnings():  # numpy's warnings about Evidently's internals
+        # numpy's and scikit-learn's warnings about Evidently's internals (e.g. a score of a
+        # one-row group in a plot): nothing for the user to do.
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
             current_rows, reference_rows = (
                 evidently.Dataset.from_pandas(frame, data_definition=definition)
                 for frame in (current, reference)
@@ -342,7 +385,9 @@ def check(
         settings.min_labelled_rows,
         sources,
     )
-    threading.Thread(target=preload_evidently, daemon=True).start()
+    # Evidently imports (seconds) while pyarrow reads; no thread outlives the check.
+    preload = threading.Thread(target=preload_evidently, daemon=True)
+    preload.start()
     try:
         return _check(params, summary, start, reference_file, metrics_file)
     except UserError as exc:
@@ -350,6 +395,8 @@ def check(
     except Exception as exc:
         traceback.print_exc()
         summary.error = f"the quality check failed: {type(exc).__name__}: {exc} (traceback above)"
+    finally:
+        preload.join()
     summary.verdict = "error"
     return summary, None, None
 
@@ -365,6 +412,7 @@ def _check(
     labels, label_files = read_labels(settings.labels)
     summary.findings += _no_files(log_files, label_files, settings)
     joined, summary.counts = join(logs, labels, start)
+    del logs  # all but the joined rows: their memory goes back before Evidently runs
     rows = training_rows(joined, params.data.target)
     if summary.counts.labelled < settings.min_labelled_rows:
         summary.verdict = "not_enough_labels"
