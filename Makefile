@@ -71,12 +71,12 @@ demo: $(DEMO_STAMP) ## bake the defaults into demo/ and run the generated projec
 		commit --quiet --no-verify -m "First trained model"
 	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make test-quick
 	cd $(DEMO_PROJECT) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make drift
-	$(PY) scripts/serve-smoke.py $(DEMO_PROJECT)
+	$(PY) -m scripts.serve_smoke $(DEMO_PROJECT)
 	@echo "$$DEMO_SUMMARY"
 
 .PHONY: test
 test: $(STAMP) ## the full test suite (every combination, workflows under act, image builds)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
 
 .PHONY: test-quick
 test-quick: $(STAMP) ## the quick tier: rendering, hooks, lint (no training, no act, no images)

@@ -33,13 +33,10 @@ import time
 from pathlib import Path
 
 from benchmarks.common import summary
+from template_support.act import push_event, run_act
 from template_support.project import BIN, bake, commit
 from template_support.project import TEMPLATE as ROOT
 from template_support.pythons import find_python
-
-# The act harness is still a test module: found in tests/ until it moves into template_support.
-sys.path.insert(0, str(ROOT / "tests"))
-from act_harness import push_event, run_act
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"uv_warm_make_setup_s": 20, "uv_cold_make_setup_s": 90, "act_install_step_s": 15}

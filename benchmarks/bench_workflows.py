@@ -26,12 +26,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import summary
+from template_support.act import kubectl_stand_in, make_stand_in, pull_request_event, push_event, run_act
 from template_support.project import TEMPLATE as ROOT
 from template_support.project import bake_and_train, commit, run
-
-# The act harness is still a test module: found in tests/ until it moves into template_support.
-sys.path.insert(0, str(ROOT / "tests"))
-from act_harness import kubectl_stand_in, make_stand_in, pull_request_event, push_event, run_act
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"first_run_s": 90, "second_run_s": 30, "release_push_to_pr_s": 120, "deploy_s": 60}

@@ -77,3 +77,12 @@ INVALID: dict[str, tuple[dict[str, str], str]] = {
     "namespace-too-long-for-staging": ({"k8s_namespace": "n" * 56}, "at most 55 characters"),
     "github-owner-space": ({"github_owner": "jane doe"}, "github_owner 'jane doe'"),
 }
+
+
+# One combination per python_version: tests/test_pythons.py sets each up in its own venv (uv sync
+# from its uv.lock, on that Python) and runs its pipeline and its own test suite there.
+BY_PYTHON: dict[str, str] = {
+    "3.11": "regression-random-forest",
+    "3.12": "py312-regression-gbm-s3-bsd",
+    "3.13": "py313-classification-linear-gcs-apache",
+}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from act_harness import make_stand_in, pull_request_event, run_act, workflow_actions
 from helpers import git
+from template_support.act import KIND_BY_REPO, make_stand_in, pull_request_event, run_act, workflow_actions
+from template_support.act.runtime import KINDS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 
@@ -112,6 +113,12 @@ def repo(tmp_path: Path) -> Path:
     git(root, "commit", "-q", "-m", "init")
     git(root, "checkout", "-q", "-b", "feature")
     return root
+
+
+def test_every_mapped_action_has_a_registered_kind():
+    assert set(KIND_BY_REPO.values()) <= set(KINDS)
+    with pytest.raises(ValueError, match="unknown stand-in kind"):
+        make_stand_in("owner/action@0123456789abcdef", kind="no-such-kind")
 
 
 def test_every_stand_in_kind(repo: Path):

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import ConcurrencyGroup, GitHubDeployments, kubectl_stand_in, push_event, run_act
 from helpers import KUBECTL, bake, commit, git, run
+from template_support.act import ConcurrencyGroup, GitHubDeployments, kubectl_stand_in, push_event, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
 

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from act_harness import make_stand_in, run_act
 from helpers import BIN, bake, commit, git, python, run, trained_copy
+from template_support.act import make_stand_in, run_act
 from template_support.containers import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]

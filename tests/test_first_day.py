@@ -1,6 +1,6 @@
-"""A newcomer's first commands in a generated project, as its README gives them.
+"""A newcomer's first commands in a generated project, as its README and docs give them.
 
-The drift walk-through of the README is run line by line (the venv paths swapped for this test
+The drift walk-through of docs/drift.md is run line by line (the venv paths swapped for this test
 session's interpreter): it must end where it started, and no third-party warning may be printed
 on the way (Evidently's invalid escape sequences are compiled afresh: an empty bytecode cache).
 The git hooks are checked to keep `git push` quick: lint before a commit, the quick tier before a
@@ -35,7 +35,9 @@ def test_readme_drift_walkthrough_returns_to_the_committed_state(tmp_path):
     project = bake(tmp_path)
     init_repo(project)
     python = shlex.quote(sys.executable)
-    lines = readme_block_after((project / "README.md").read_text(), "Try it offline, with the sample data")
+    lines = readme_block_after(
+        (project / "docs/drift.md").read_text(), "Try it offline, with the sample data"
+    )
     pycache = tmp_path / "fresh-bytecode"  # evidently compiled anew: its SyntaxWarnings would show
     outputs = []
     for line in lines:

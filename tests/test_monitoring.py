@@ -272,12 +272,18 @@ def burn(slo: str, severity: str) -> dict[str, str]:
     }
 
 
-def regression_series(reference_mean: float) -> list[dict[str, str]]:
-    """60 predictions a minute, mean 10; the test split's mean given, its stddev 2."""
+def regression_series(reference_mean: float, sign: int = 1) -> list[dict[str, str]]:
+    """60 predictions a minute, mean 10 (or -10 with ``sign`` -1: the server counts values below
+    0 in model_prediction_negative_value, sign inverted); the test split's mean given, its
+    stddev 2."""
+    positive, negative = ("0+600x30", "0x30") if sign > 0 else ("0x30", "0+600x30")
+    positive_count, negative_count = ("0+60x30", "0x30") if sign > 0 else ("0x30", "0+60x30")
     return [
         series("model_predictions_total", JOB, "0+60x30"),
-        series("model_prediction_value_count", JOB, "0+60x30"),
-        series("model_prediction_value_sum", JOB, "0+600x30"),
+        series("model_prediction_value_count", JOB, positive_count),
+        series("model_prediction_value_sum", JOB, positive),
+        series("model_prediction_negative_value_count", JOB, negative_count),
+        series("model_prediction_negative_value_sum", JOB, negative),
         series("model_reference_prediction_mean", JOB, f"{reference_mean}x30"),
         series("model_reference_prediction_stddev", JOB, "2x30"),
     ]
@@ -460,6 +466,19 @@ UNIT_TESTS = [
         "interval": "1m",
         "input_series": regression_series(reference_mean=9.9),
         "alert_rule_test": [firing("ModelServerPredictionMeanShift", "20m")],
+    },
+    {  # Negative predictions, mean -10, against a reference of -10: no shift.
+        "interval": "1m",
+        "input_series": regression_series(reference_mean=-10, sign=-1),
+        "alert_rule_test": [firing("ModelServerPredictionMeanShift", at) for at in ("22m", "30m")],
+    },
+    {  # Negative predictions, mean -10, against a reference of -5 (stddev 2): shifted.
+        "interval": "1m",
+        "input_series": regression_series(reference_mean=-5, sign=-1),
+        "alert_rule_test": [
+            firing("ModelServerPredictionMeanShift", "21m"),
+            firing("ModelServerPredictionMeanShift", "22m", {"severity": "warning", "namespace": NS}),
+        ],
     },
     {  # One failed prediction log write at 2m.
         "interval": "1m",

@@ -21,8 +21,6 @@ No fault-injection switch exists in the server: the burn-rate alerts are proven 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +37,7 @@ import yaml
 
 from helpers import project_env, run
 from template_support.containers import free_port, wait_for
+from template_support.processes import stop_process_group
 
 pytestmark = pytest.mark.slow
 
@@ -88,16 +87,6 @@ def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subp
     )
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 class Chain:
     """Ports, processes and helpers of one chain; every process is stopped at the end."""
 
@@ -117,7 +106,7 @@ class Chain:
 
     def stop_server(self) -> None:
         assert self.server is not None
-        stop(self.server)
+        stop_process_group(self.server)
 
     def predict(self, records: list[dict]) -> list:
         """The predictions for ``records`` (urlopen raises on any status but 2xx)."""
@@ -212,9 +201,9 @@ def chain(trained_project, tmp_path) -> Iterator[Chain]:
         yield chain
     finally:
         if chain.server is not None:
-            stop(chain.server)
+            stop_process_group(chain.server)
         for process in chain.processes:
-            stop(process)
+            stop_process_group(process)
         receiver.shutdown()
         receiver.server_close()
 

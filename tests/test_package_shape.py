@@ -37,8 +37,9 @@ from helpers import bake
 # simulate-traffic commands and the quality params (about 180): the alarm moves to 4,000. The
 # retraining loop adds about 150: labelled production rows read by the prepare stage, one row per
 # prediction id, split by a hash of it (data.py, split.py, add-production-rows), and the
-# retraining pull request's quality summary and new data version (compare.py): 4,150.
-MAX_LINES = 4_150
+# retraining pull request's quality summary and new data version (compare.py). With the server's
+# typed answers of the same days, the package is about 4,175 lines formatted: 4,200.
+MAX_LINES = 4_200
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from combinations import SUPPORTED
+from combinations import BY_PYTHON, SUPPORTED
 from helpers import BIN, bake
 from template_support.pythons import find_python
-
-BY_VERSION = {
-    "3.11": "regression-random-forest",
-    "3.12": "py312-regression-gbm-s3-bsd",
-    "3.13": "py313-classification-linear-gcs-apache",
-}
-
 
 # On 3.11 uv is left off PATH (unless the machine has its own): `make setup` installs it with pip.
 WITHOUT_UV = {"3.11"}
@@ -52,18 +45,18 @@ def make(project: Path, version: str, *targets: str) -> subprocess.CompletedProc
 
 def test_every_python_version_has_a_combination():
     versions = json.loads((Path(__file__).parents[1] / "cookiecutter.json").read_text())["python_version"]
-    assert sorted(BY_VERSION) == versions
-    for version, name in BY_VERSION.items():
+    assert sorted(BY_PYTHON) == versions
+    for version, name in BY_PYTHON.items():
         assert SUPPORTED[name].get("python_version", "3.11") == version
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", sorted(BY_VERSION))
+@pytest.mark.parametrize("version", sorted(BY_PYTHON))
 def test_setup_repro_and_tests_on_each_python(version, tmp_path):
     interpreter = find_python(version)
     if not Path(interpreter).is_file():
         pytest.fail(f"python{version} not found: install it (pyenv install {version}, or setup-python)")
-    name = BY_VERSION[version]
+    name = BY_PYTHON[version]
     project = bake(tmp_path, **SUPPORTED[name])
     make(project, version, "setup", f"UV_PYTHON={interpreter}")
     if shutil.which("uv", path=own_env(version)["PATH"]) is None:
@@ -95,7 +88,7 @@ def test_setup_without_a_usable_python_prints_a_command_that_works(tmp_path):
     pyenv = shutil.which("pyenv")
     if pyenv is None or not Path(find_python("3.12")).is_file():
         pytest.fail("needs pyenv with a 3.12 (see the machine's toolchain notes)")
-    project = bake(tmp_path, **SUPPORTED[BY_VERSION["3.12"]])
+    project = bake(tmp_path, **SUPPORTED[BY_PYTHON["3.12"]])
     env = own_env("3.12")
     # No pyenv shims: `python3` is the system's 3.11; `pyenv` itself is still on PATH.
     shims = [p for p in env["PATH"].split(os.pathsep) if p.endswith("/shims")]

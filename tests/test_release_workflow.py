@@ -5,7 +5,7 @@ Every `run:` step executes as written: the release plan, `dvc pull` from a real 
 `k8s/set-image.sh` and `kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
 replace only what needs GitHub or a registry: the docker actions and the attestation record their
 inputs (build-push answers a digest), create-pull-request keeps ONE pull request per branch
-(act_harness), the App token answers a token, `gh` (auto-merge) is a recording script, and
+(template_support.act), the App token answers a token, `gh` (auto-merge) is a recording script, and
 GitHub's Deployments API (asked whether staging ran a digest) is the harness's local server that
 answers as GitHub's REST docs say.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
 from helpers import KUBECTL, bake_and_train, commit, git, run, trained_copy
+from template_support.act import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 

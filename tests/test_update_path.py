@@ -3,7 +3,7 @@
 The update tests take the committed HEAD of this checkout (`git archive`) into a throwaway git
 repository that stands for the published template, generate a project from it with
 `cruft create`, make the user's own changes, then add a later commit to the throwaway template
-and update the project with `cruft check` / `cruft update`, as the generated README tells users
+and update the project with `cruft check` / `cruft update`, as the generated docs/updating.md tells users
 to. No network: cruft clones the template from that local path.
 """
 

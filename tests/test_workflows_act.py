@@ -3,7 +3,7 @@
 The project has a real history: main with a trained model (metrics.json and plots/ committed),
 and pull-request branches. `run:` steps run as written (real `make data`, `dvc repro`, `compare`,
 `make lint`, `make test`); only setup-python, setup-uv, the Actions cache, artifact upload, the PR
-comment and the docker actions (buildx, build-push) are local stand-ins (tests/act_harness.py),
+comment and the docker actions (buildx, build-push) are local stand-ins (template_support/act/),
 which record what they were given.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_harness import pull_request_event, push_event, run_act
 from helpers import bake, commit, git, trained_copy
+from template_support.act import pull_request_event, push_event, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("act")]
 

@@ -27,7 +27,7 @@ if [ -n "$missing" ]; then
     *monitoring.coreos.com*)
       echo "ServiceMonitor and PrometheusRule come with the Prometheus Operator: install it (e.g. the" >&2
       echo "kube-prometheus-stack Helm chart) in this cluster, or drop the monitoring objects: delete the" >&2
-      echo "components: block of each k8s/overlays/<env>/kustomization.yaml (README, Monitoring)." >&2
+      echo "components: block of each k8s/overlays/<env>/kustomization.yaml (docs/monitoring.md)." >&2
       ;;
   esac
   exit 1

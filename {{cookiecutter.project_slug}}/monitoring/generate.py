@@ -208,6 +208,22 @@ def burn_alerts(env: Environment, name: str, slo: str, objective: float, what: s
     return alerts
 
 
+def mean_prediction(select: str, by: str = "") -> str:
+    """The mean prediction over the last hour, from the two Summaries the server keeps (values
+    of 0 or more, and values below 0 with their sign inverted: see the server's monitoring.py)."""
+    grouped = f"sum by ({by}) " if by else "sum"
+
+    def rate(name: str) -> str:
+        return f"{grouped}(rate({name}{select}[1h]))"
+
+    return (
+        f"(\n  {rate('model_prediction_value_sum')}\n"
+        f"  - {rate('model_prediction_negative_value_sum')}\n)\n"
+        f"/ (\n  {rate('model_prediction_value_count')}\n"
+        f"  + {rate('model_prediction_negative_value_count')}\n)"
+    )
+
+
 def rule_groups(env: Environment) -> list[dict]:
     values, select = env.values, env.select()
     predict = env.select('handler="/predict"')
@@ -235,10 +251,7 @@ def rule_groups(env: Environment) -> list[dict]:
         f"sum by (namespace, label) (rate(model_predictions_total{select}[1h]))\n"
         f"  / ignoring (label) group_left\n  {total}"
     )
-    mean = (
-        f"sum by (namespace) (rate(model_prediction_value_sum{select}[1h]))\n"
-        f"  / sum by (namespace) (rate(model_prediction_value_count{select}[1h]))"
-    )
+    mean = mean_prediction(select, by="namespace")
     enough = f"and on (namespace)\n{total} > {min_rate}"
     reference = "Compared over the last hour with the model's own predictions on its test split."
     availability, latency = values["availability_objective"], values["latency_objective"]
@@ -354,11 +367,7 @@ def dashboard_json(env: Environment) -> str:
         (
             timeseries.Panel().title("Mean prediction (regression), and on the test split"),
             [
-                (
-                    f"sum(rate(model_prediction_value_sum{select}[1h]))\n"
-                    f"/ sum(rate(model_prediction_value_count{select}[1h]))",
-                    "mean prediction",
-                ),
+                (mean_prediction(select), "mean prediction"),
                 (f"max(model_reference_prediction_mean{select})", "test split"),
             ],
         ),

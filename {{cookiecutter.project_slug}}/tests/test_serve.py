@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -22,14 +23,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
 from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
+from {{ cookiecutter.package_name }}.monitoring import ServerMetrics
 from {{ cookiecutter.package_name }}.reference import reference_of
-from {{ cookiecutter.package_name }}.serve import Batcher, Predictor, Settings, create_app
+from {{ cookiecutter.package_name }}.serve import (
+    COERCIONS,
+    Batcher,
+    Predictor,
+    Settings,
+    create_app,
+)
 from {{ cookiecutter.package_name }}.train import fit
 
 from conftest import make_frame, make_params
@@ -133,6 +142,32 @@ def test_openapi_documents_the_training_columns(client):
         spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == 50
     )
     assert "/predict" in spec["paths"] and "/metrics" in spec["paths"]
+    # Known categories are the examples of a one-hot column; a dropped column keeps its type.
+    assert record["properties"]["colour"]["examples"] == ["blue", "green", "red"]
+    dropped = record["properties"]["customer_id"]
+    assert [t.get("type") for t in dropped["anyOf"]] == ["string", "null"]
+    assert "ignored" in dropped["description"]
+    # The conversions the server makes, and refuses, are listed where /docs shows them.
+    assert COERCIONS in spec["info"]["description"]
+
+
+LOCAL_ASSET = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_pages_load_only_assets_the_server_serves(client, page):
+    """Swagger UI and ReDoc work offline: every script, style and icon the page names is a path
+    on this server, and it answers 200 (FastAPI's defaults load them from a CDN)."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assets = [url for url in LOCAL_ASSET.findall(html.text) if url != "/openapi.json"]
+    assert assets, html.text
+    assert [url for url in assets if not url.startswith("/")] == [], html.text
+    assert "//" not in "".join(assets), html.text  # no scheme, no protocol-relative host
+    for url in assets:
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+    assert '"validatorUrl": null' in html.text or page == "/redoc"  # no online validator badge
 
 
 def _one(frame: pd.DataFrame, **changes) -> dict:
@@ -170,6 +205,12 @@ def _raw(frame: pd.DataFrame, literal: str) -> str:
             ["records[0].x1", "must be a finite number"],
         ),
         (lambda f: {"records": [_one(f, flag="maybe")]}, 422, ["records[0].flag", "true or false"]),
+        # Strict: a boolean is not a number, a number or a string is not a boolean.
+        (lambda f: {"records": [_one(f, x1=True)]}, 422, ["records[0].x1", "number", "got true"]),
+        (lambda f: {"records": [_one(f, x1="1.5")]}, 422, ["records[0].x1", "number"]),
+        (lambda f: {"records": [_one(f, flag=1)]}, 422, ["records[0].flag", "true or false"]),
+        (lambda f: {"records": [_one(f, flag="true")]}, 422, ["records[0].flag", "true or false"]),
+        (lambda f: {"records": [_one(f, colour=False)]}, 422, ["records[0].colour", "string"]),
         (
             lambda f: {"records": [_one(f, colour=["red"])]},
             422,
@@ -260,6 +301,13 @@ def test_a_body_not_sent_as_json_is_told_so(client, trained):
     body = json.dumps({"records": [_one(trained[2])]})
     response = client.post("/predict", content=body, headers={"content-type": "text/plain"})
     assert response.status_code == 422 and "application/json" in response.json()["detail"]
+
+
+def test_documented_coercions_are_accepted(client, trained):
+    """An integer in a number column, a number in a text column: the two conversions /docs lists."""
+    record = _one(trained[2], x1=3, city=7)
+    response = client.post("/predict", json={"records": [record]})
+    assert response.status_code == 200, response.text
 
 
 def test_null_values_are_missing_values_not_errors(client, trained):
@@ -392,7 +440,30 @@ def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(train
     else:
         assert f"model_reference_prediction_mean {known['prediction_mean']}" in text
         assert f"model_reference_prediction_stddev {known['prediction_stddev']}" in text
-        assert "model_prediction_value_count 3.0" in text
+        counts = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.endswith("value_count")
+        }
+        assert sum(counts.values()) == 3, counts  # each prediction in one of the two Summaries
+
+
+def test_negative_predictions_keep_every_summary_sum_from_going_down():
+    """rate() reads a smaller _sum as a counter reset: values below 0 go to their own Summary,
+    sign inverted, and the alert's mean (monitoring/generate.py) subtracts its sum."""
+    registry = CollectorRegistry()
+    metrics = ServerMetrics(registry, {}, "regression", None)
+    metrics.observe([{}, {}, {}], {"predictions": [-4.0, 1.5, -0.5]})
+    value = registry.get_sample_value
+    assert value("model_prediction_value_sum") == 1.5
+    assert value("model_prediction_value_count") == 1
+    assert value("model_prediction_negative_value_sum") == 4.5
+    assert value("model_prediction_negative_value_count") == 2
+    mean = (value("model_prediction_value_sum") - value("model_prediction_negative_value_sum")) / (
+        value("model_prediction_value_count") + value("model_prediction_negative_value_count")
+    )
+    assert mean == pytest.approx(-1.0)
 
 
 def schema_of(model: Path):

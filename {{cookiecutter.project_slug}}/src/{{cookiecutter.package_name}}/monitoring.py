@@ -43,9 +43,19 @@ class ServerMetrics:
         self.scored = Counter(
             "model_predictions", "Records scored, by class", labels, registry=registry
         )
-        self.values = None
+        self.values = self.negative_values = None
         if not self.classification:
-            self.values = Summary("model_prediction_value", "Predicted values", registry=registry)
+            # A Summary's _sum must never go down (rate() reads a decrease as a counter reset), so
+            # values below 0 go to a second Summary with their sign inverted, as Prometheus'
+            # instrumentation guidelines advise; the alert's mean recombines the two.
+            self.values = Summary(
+                "model_prediction_value", "Predicted values of 0 or more", registry=registry
+            )
+            self.negative_values = Summary(
+                "model_prediction_negative_value",
+                "Predicted values below 0, sign inverted",
+                registry=registry,
+            )
         self.log_errors = Counter(
             "model_prediction_log_errors",
             "Prediction log writes that failed (the request was answered anyway)",
@@ -80,7 +90,10 @@ class ServerMetrics:
         if not self.classification:
             self.scored.inc(len(predictions))
             for value in predictions:
-                self.values.observe(value)
+                if value >= 0:
+                    self.values.observe(value)
+                else:
+                    self.negative_values.observe(-value)
             return
         for label in set(predictions):
             self.scored.labels(label).inc(predictions.count(label))

@@ -1,4 +1,4 @@
-"""HTTP model server (``make serve``; the README's "Serving" section): ``POST /predict`` scores
+"""HTTP model server (``make serve``; docs/serving.md): ``POST /predict`` scores
 ``{"records": [{column: value, ...}, ...]}`` (``/docs`` lists the columns); a bad request gets a 4xx
 naming the field. Requests that arrive while the model is busy are scored in one pipeline call
 (``Batcher``): its fixed cost is paid once per batch, not once per request.
@@ -24,9 +24,10 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
-from pydantic import ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, Strict, create_model
 from sklearn import ensemble
 from sklearn.utils.validation import check_is_fitted, get_tags, validate_data
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -45,6 +46,14 @@ Item = tuple[list[dict[str, Any]], asyncio.Future]  # a request's records, and i
 # model.family random_forest: these exact types (a subclass may predict otherwise)
 FORESTS = ensemble.RandomForestClassifier, ensemble.RandomForestRegressor
 UNPROCESSABLE = "Missing or unknown columns, wrong types, non-finite numbers, empty batch"
+COERCIONS = """Values are checked strictly; these are the only conversions:
+
+- a number column takes a JSON number (an integer such as `3` is read as `3.0`); `true`,
+  `false` and strings such as `"3"` are refused;
+- a true/false column takes only `true` or `false` (not `1`, `0` or `"true"`);
+- a text column takes a string, or a number, read as its text (`7` is `"7"`); `true` and
+  `false` are refused;
+- `null` is a missing value in every column (the model imputes it)."""
 
 
 @dataclass
@@ -102,14 +111,23 @@ def _checkout_commit(folder: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def column_type(schema: Schema, column: str) -> Any:
+    """The type of one column in the request: strict numbers and booleans (``COERCIONS``), the
+    known categories of a one-hot column as its examples."""
+    number = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+    kinds = {"number": number | None, "bool": Annotated[bool, Strict()] | None}
+    if column in schema.categories:
+        return Annotated[str | None, Field(examples=schema.categories[column])]
+    return kinds.get(schema.dtypes.get(column, ""), str | None)
+
+
 def request_model(schema: Schema, max_rows: int) -> type:
     """``{"records": [Record, ...]}``: a Record's keys are the training columns (any spelling)."""
-    number = Annotated[float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
-    kinds = {"number": number | None, "bool": bool | None}
-    fields: dict[str, Any] = {
-        c: kinds.get(schema.dtypes.get(c, ""), str | None) for c in schema.features
-    }
-    fields |= {column: NotRequired[Any] for column in schema.dropped}  # accepted, and ignored
+    fields: dict[str, Any] = {column: column_type(schema, column) for column in schema.features}
+    ignored = Field(description="dropped in training (identifier-like or empty): accepted, ignored")
+    for column in schema.dropped:  # typed as in training; an all-empty column had no type
+        kind = column_type(schema, column) if column in schema.dtypes else Any
+        fields[column] = NotRequired[Annotated[kind, ignored]]
     record: Any = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
     about = f"rows to score: 1 to {max_rows}, each with every feature column (null: missing)"
@@ -356,9 +374,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     about = (
         f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
+        f"\n\n{COERCIONS}"
     )
     title = "MLOps Project" + " model server"
-    app = FastAPI(title=title, version=__version__, description=about, lifespan=lifespan)
+    # Swagger UI and ReDoc from the fastapi-offline package, served by this app: /docs and /redoc
+    # work offline and in an air-gapped cluster (FastAPI's defaults load them from a CDN).
+    # validatorUrl None: Swagger UI would otherwise ask an online validator for a badge.
+    app = FastAPIOffline(
+        title=title,
+        version=__version__,
+        description=about,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     app.state.version, app.state.batcher = version, None
     instrumentator = Instrumentator(registry=registry, should_group_status_codes=False)
     instrumentator.instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app)

@@ -1,7 +1,8 @@
 """Start a generated project's model server (what `make serve` runs), call it, stop it.
 
-Used by `make demo`: proves the trained model is served. Standard library only.
-Usage: python scripts/serve-smoke.py PROJECT_DIR [PORT]
+Used by `make demo`: proves the trained model is served. Standard library only (and the
+repository's own `template_support`, itself standard library only).
+Usage, from the repository root: python -m scripts.serve_smoke PROJECT_DIR [PORT]
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import csv
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from template_support.processes import stop_process_group
 
 
 def call(url: str, payload: dict | None = None) -> tuple[int, dict]:
@@ -49,7 +51,7 @@ def main() -> int:
         print(f"model_version: {body.get('model_version')}")
         return 0 if status == 200 and len(body.get("predictions", [])) == len(records) else 1
     finally:
-        stop(server)
+        stop_process_group(server)
 
 
 def serve_command(project: Path, port: str) -> list[str]:
@@ -63,16 +65,6 @@ def serve_command(project: Path, port: str) -> list[str]:
     dry_run = ["make", "--no-print-directory", "-s", "-n", "serve", f"PORT={port}"]
     printed = subprocess.run(dry_run, cwd=project, env=env, capture_output=True, text=True, check=True)
     return shlex.split(printed.stdout.strip().splitlines()[-1])
-
-
-def stop(server: subprocess.Popen) -> None:
-    """Stop the model server (SIGTERM: a clean shutdown); SIGKILL if it hangs."""
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""The runtime of the act harness's stand-in actions (see act_harness.py).
+"""The runtime of the act harness's stand-in actions (see the package's __init__.py).
 
 A stand-in's node shim runs, inside the act job, with the test interpreter::
 
-    python act_standin.py KIND PHASE NAME STATE_DIR [EXTRA_JSON]
+    python runtime.py KIND PHASE NAME STATE_DIR [EXTRA_JSON]
 
 It reads the action's inputs from the ``INPUT_*`` variables (as GitHub and act pass them), does
 what the real action would do locally (cache, artifacts, PR comments, pull requests), sets the
@@ -22,6 +22,7 @@ import tarfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -452,33 +453,56 @@ def setup_python(call: Call) -> None:
     print(f"[stand-in setup-python] asked for {call.inputs.get('python-version')!r}: using {sys.executable}")
 
 
-def dispatch(call: Call) -> None:
-    kind, phase = call.kind, call.phase
-    if kind == "setup-python":
-        setup_python(call)
-    elif kind in ("cache", "cache-restore") and phase == "main":
-        cache_restore(call)
-    elif kind == "cache" and phase == "post":
-        # actions' saved state comes back as STATE_<name>, with the name as it was written
-        primary = os.environ.get("STATE_primary") or call.inputs.get("key", "")  # noqa: SIM112
-        if primary and os.environ.get("STATE_matched") == primary:  # noqa: SIM112
-            print(f"[stand-in cache] exact hit on {primary!r}: not saving")
-        else:
-            cache_save(call, call.inputs.get("key", ""))
-    elif kind == "cache-save":
+def cache_main(call: Call) -> None:
+    """actions/cache's main step: restore, and keep the keys for its post step (as the real one
+    does with core.saveState)."""
+    cache_restore(call)
+    with open(os.environ["GITHUB_STATE"], "a") as fh:
+        fh.write(f"primary={call.outputs['cache-primary-key']}\n")
+        fh.write(f"matched={call.outputs['cache-matched-key']}\n")
+
+
+def cache_post(call: Call) -> None:
+    """actions/cache's post step: save, unless the restore was an exact hit."""
+    # actions' saved state comes back as STATE_<name>, with the name as it was written
+    primary = os.environ.get("STATE_primary") or call.inputs.get("key", "")  # noqa: SIM112
+    if primary and os.environ.get("STATE_matched") == primary:  # noqa: SIM112
+        print(f"[stand-in cache] exact hit on {primary!r}: not saving")
+    else:
         cache_save(call, call.inputs.get("key", ""))
-    elif kind == "upload-artifact":
-        upload_artifact(call)
-    elif kind == "download-artifact":
-        download_artifact(call)
-    elif kind == "sticky-comment":
-        sticky_comment(call)
-    elif kind == "create-pull-request":
-        create_pull_request(call)
-    if kind == "cache" and phase == "main":
-        with open(os.environ["GITHUB_STATE"], "a") as fh:
-            fh.write(f"primary={call.outputs['cache-primary-key']}\n")
-            fh.write(f"matched={call.outputs['cache-matched-key']}\n")
+
+
+def cache_save_step(call: Call) -> None:
+    cache_save(call, call.inputs.get("key", ""))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a stand-in kind does in its main step and, if it has one, its post step."""
+
+    main: Callable[[Call], object] | None = None
+    post: Callable[[Call], object] | None = None
+
+
+# The one registry of stand-in kinds: standins.py builds actions from it (a post step for the
+# kinds that have one) and maps each stood-in action to one of these names.
+KINDS: dict[str, Kind] = {
+    "record": Kind(),  # records the call and its inputs, does nothing else
+    "setup-python": Kind(setup_python),
+    "cache": Kind(cache_main, cache_post),
+    "cache-restore": Kind(cache_restore),
+    "cache-save": Kind(cache_save_step),
+    "upload-artifact": Kind(upload_artifact),
+    "download-artifact": Kind(download_artifact),
+    "sticky-comment": Kind(sticky_comment),
+    "create-pull-request": Kind(create_pull_request),
+}
+
+
+def dispatch(call: Call) -> None:
+    step = getattr(KINDS[call.kind], call.phase)
+    if step is not None:
+        step(call)
 
 
 def main(argv: list[str]) -> int:
