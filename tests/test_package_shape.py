@@ -36,8 +36,11 @@ from helpers import bake
 # prediction logs and labels from a folder or the DVC remote's storage (prediction_logs.py, 205),
 # the join and the one Evidently run (quality.py, 440), its summary (quality_summary.py, 115), the
 # demo traffic (traffic.py, 100), the quality and simulate-traffic commands and the quality params
-# (about 180): the alarm moves to 4,300.
-MAX_LINES = 4_300
+# (about 180); labelled production rows read by the prepare stage, one row per prediction id,
+# split by a hash of it (data.py, split.py, add-production-rows), and the retraining pull
+# request's quality summary and new data version (compare.py), about 150. With the server's typed
+# answers of the same days the package is 4,489 lines formatted (measured after the merge): 4,500.
+MAX_LINES = 4_500
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100
 BASE = {"__init__", "errors", "paths", "config", "io"}

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from {{ cookiecutter.package_name }}.config import parse_params
 
@@ -45,6 +48,15 @@ def make_params(task: str, path: str = "data.csv", **overrides) -> dict:
     for section, values in overrides.items():
         raw[section] = {**raw.get(section, {}), **values}
     return raw
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A scratch project folder: classification data in data.csv and its params.yaml."""
+    monkeypatch.chdir(tmp_path)
+    make_frame("classification").to_csv("data.csv", index=False)
+    Path("params.yaml").write_text(yaml.safe_dump(make_params("classification")))
+    return tmp_path
 
 
 @pytest.fixture(params=["classification", "regression"])

@@ -5,20 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.cli import main
 
 from conftest import make_frame, make_params
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    make_frame("classification").to_csv("data.csv", index=False)
-    Path("params.yaml").write_text(yaml.safe_dump(make_params("classification")))
-    return tmp_path
 
 
 def _run_all() -> list[int]:

@@ -259,4 +259,36 @@ def test_retraining_pull_request_says_when_the_model_is_worse(
     )
     assert "### Metrics" in body
     params = parse_params(yaml.safe_load(params_yaml("classification")))
-    assert retrain_pull_request(params, "HEAD", "main", None, drift_summary=None)[0] == title
+    assert retrain_pull_request(params, "HEAD", "main", None, summaries=[])[0] == title
+
+
+def test_retraining_on_production_rows_shows_the_quality_summary_and_the_new_data_version(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+):
+    write(repo, {"data/production/labelled.csv": ""})
+    run(repo, sys.executable, "-m", "dvc", "add", "-q", "data/production/labelled.csv")
+    commit(repo, CLASSIFICATION_BASE)
+    rows = "x,target,prediction_id\n1,0,a1\n2,1,b2\n3,1,c3\n"
+    write(repo, {**CLASSIFICATION_NEW, "data/production/labelled.csv": rows})
+    run(repo, sys.executable, "-m", "dvc", "add", "-q", "data/production/labelled.csv")
+    new = yaml.safe_load((repo / "data/production/labelled.csv.dvc").read_text())["outs"][0]
+    write(
+        repo,
+        {
+            "reports/quality/summary.md": "### Model quality: **below threshold**\n",
+            "reports/drift/summary.md": "### Data drift check: **no drift**\n",
+        },
+    )
+    assert main(["retrain-pr", "--base", "HEAD", "--trigger", "quality"]) == 0
+    title = capsys.readouterr().out.strip()
+    body = (repo / "reports/drift/pr-body.md").read_text()
+    assert title.startswith("Retrain on labelled production data (quality below threshold): ")
+    version = (
+        "`data/production/labelled.csv` (labelled production rows, one per prediction id): "
+        f"md5 `d41d8cd98f00b204e9800998ecf8427e` in `main` → `{new['md5']}`, 3 rows."
+    )
+    assert version in body
+    # The quality summary, then the drift summary, then the model report.
+    order = ["## Retraining on labelled production data", version, "**below threshold**"]
+    order += ["**no drift**", "### Metrics"]
+    assert [body.index(part) for part in order] == sorted(body.index(part) for part in order)

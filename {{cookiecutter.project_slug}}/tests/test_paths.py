@@ -35,6 +35,7 @@ def test_stage_outputs_are_the_packages_paths():
 
 def test_stages_depend_on_what_the_package_reads():
     stages = _stages()
+    assert str(paths.PRODUCTION_FILE) in stages["prepare"]["deps"]
     assert str(paths.TRAIN_FILE) in stages["train"]["deps"]
     for path in (paths.TEST_FILE, paths.MODEL_FILE, paths.SCHEMA_FILE):
         assert str(path) in stages["evaluate"]["deps"], path
@@ -51,3 +52,10 @@ def test_params_yaml_drift_paths_are_the_defaults():
     assert Path(drift["reference"]) == paths.TRAIN_FILE == DriftParams().reference
     assert Path(drift["output_dir"]) == paths.DRIFT_DIR == DriftParams().output_dir
     assert paths.RETRAIN_PR_BODY.parent == paths.DRIFT_DIR
+
+
+def test_make_data_and_the_retraining_workflow_track_the_production_rows_prepare_reads():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"PRODUCTION_DATA := {paths.PRODUCTION_FILE}\n" in makefile
+    workflow = (ROOT / ".github/workflows/drift.yml").read_text(encoding="utf-8")
+    assert f"dvc add --quiet {paths.PRODUCTION_FILE}\n" in workflow

@@ -22,7 +22,7 @@ from typing import Any
 from . import evaluate, reference, train
 from .compare import build_report, retrain_pull_request
 from .config import load_params
-from .data import load
+from .data import load, load_production, merge_production, read_production
 from .drift_summary import DriftSummary
 from .errors import UserError
 from .features import load_schema
@@ -46,6 +46,7 @@ from .paths import (
     MODEL_FILE,
     PARAMS_FILE,
     PLOTS_DIR,
+    PRODUCTION_FILE,
     QUALITY_LABELLED_CSV,
     REFERENCE_FILE,
     REFERENCE_PREDICTIONS_FILE,
@@ -55,7 +56,7 @@ from .paths import (
     TRAIN_FILE,
 )
 from .quality_summary import QualitySummary
-from .split import split
+from .split import split_with_production
 
 SAMPLES = ("breast_cancer", "diabetes", "wine")
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int | None], dict]] = {}
@@ -121,12 +122,32 @@ def cmd_check_params(args: argparse.Namespace) -> None:
 def cmd_prepare(args: argparse.Namespace) -> None:
     """Validate the data and split it into train/test."""
     params = load_params(args.params)
-    train_rows, test_rows = split(load(params.data), params)
+    frame = load(params.data)
+    production = load_production(PRODUCTION_FILE, list(frame.columns), params.data)
+    train_rows, test_rows = split_with_production(frame, production, params)
     write_csv(train_rows, TRAIN_FILE)
     write_csv(test_rows, TEST_FILE)
     print(
         f"prepared {len(train_rows)} train and {len(test_rows)} test rows from {params.data.path}"
+        f" ({len(frame)} rows) and {PRODUCTION_FILE} ({len(production)} labelled production rows)"
     )
+
+
+@command(
+    rows=dict(required=True, help="CSV of labelled production rows (the quality check's output)")
+)
+def cmd_add_production_rows(args: argparse.Namespace) -> None:
+    """Add labelled production rows to the training data, one row per prediction id."""
+    params = load_params(args.params)
+    new = read_production(Path(args.rows), params.data)
+    if new is None:
+        print(f"{args.rows} has no labelled rows: {PRODUCTION_FILE} is unchanged")
+        return
+    existing = read_production(PRODUCTION_FILE, params.data)
+    combined = merge_production(existing, new)
+    write_csv(combined, PRODUCTION_FILE)
+    added = len(combined) - (0 if existing is None else len(existing))
+    print(f"{PRODUCTION_FILE}: {len(combined)} rows, {added} new from {args.rows}")
 
 
 @command()
@@ -367,15 +388,28 @@ def _new_labels_file(folder: str) -> Path:
 @command(
     base=dict(default="HEAD", help="git revision the model is compared with"),
     base_name=dict(default="main", help="its name in the text"),
-    run_url=dict(help="link to the workflow run (drift report artifact)"),
+    run_url=dict(help="link to the workflow run (report artifacts)"),
     out=dict(default=str(RETRAIN_PR_BODY), help="where to write the body"),
+    trigger=dict(
+        choices=("drift", "quality", "drift-labelled"),
+        default="drift",
+        help="why: drift (default), quality below threshold, or drift with labelled rows",
+    ),
 )
 def cmd_retrain_pr(args: argparse.Namespace) -> None:
-    """Title (printed) and body (written to --out) of the drift workflow's retraining PR."""
+    """Title (printed) and body (written to --out) of the scheduled check's retraining PR."""
     params = load_params(args.params)
-    drift_summary = read_text(params.drift.output_dir / DRIFT_SUMMARY_MD)
+    summaries = [
+        read_text(params.quality.output_dir / DRIFT_SUMMARY_MD),
+        read_text(params.drift.output_dir / DRIFT_SUMMARY_MD),
+    ]
     title, body = retrain_pull_request(
-        params, args.base, args.base_name, args.run_url, drift_summary
+        params,
+        args.base,
+        args.base_name,
+        args.run_url,
+        [summary for summary in summaries if summary],
+        args.trigger,
     )
     write_text(args.out, body)
     print(title)

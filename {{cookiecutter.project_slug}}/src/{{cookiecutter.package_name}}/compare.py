@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .config import Params, lower_is_better
 from .errors import UserError
-from .paths import METRICS_FILE, all_plot_files
+from .io import read_text
+from .paths import METRICS_FILE, PRODUCTION_FILE, all_plot_files
 
 COLOURS = {"#9ca3af": "grey", "#2563eb": "blue", "#16a34a": "green"}
 GREY, BLUE, GREEN = COLOURS
@@ -368,12 +370,35 @@ def build_report(base: str, base_name: str | None = None, primary: str | None = 
     return "\n".join([*lines, ""])
 
 
-RETRAIN_TEXT = """## Retraining after data drift
+# Why the scheduled check retrains (its --trigger), and what the pull request holds.
+RETRAIN_TEXT = {
+    "drift": """## Retraining after data drift
 
 The scheduled drift check found drift in the current data. This pull request retrains the model
 on the refreshed data (`dvc repro`): the new data version (`.dvc`), `dvc.lock`, metrics and plots;
 the new data and model are in the DVC remote when one is configured.
-"""
+""",
+    "quality": """## Retraining on labelled production data
+
+The scheduled quality check measured the model on production predictions joined with their late
+labels, and it is below the thresholds of `params.yaml` (`quality`). This pull request adds the
+newly labelled rows to the training data and retrains the model (`dvc repro`): the new data
+version (`.dvc`), `dvc.lock`, metrics and plots; the new data and model are in the DVC remote
+when one is configured.
+""",
+    "drift-labelled": """## Retraining after data drift, on labelled production data
+
+The scheduled drift check found drift, and production predictions have labels. This pull request
+adds the newly labelled rows to the training data and retrains the model (`dvc repro`) on them
+and on the refreshed data: the new data version (`.dvc`), `dvc.lock`, metrics and plots; the new
+data and model are in the DVC remote when one is configured.
+""",
+}
+RETRAIN_TITLE = {
+    "drift": "Retrain on drifted data",
+    "quality": "Retrain on labelled production data (quality below threshold)",
+    "drift-labelled": "Retrain on drifted data and labelled production data",
+}
 WORSE_TEXT = """> [!WARNING]
 > **The retrained model is worse than `{base}` on the primary metric**: {line}.
 > It is proposed anyway so that people decide: merge it, change it, or close it.
@@ -399,21 +424,53 @@ def _retrain_title(primary: str, base_name: str, row: MetricRow | None) -> str:
     return f"{line} ({row.verdict} vs {base_name})"
 
 
+def _md5(pointer_text: str | None) -> str | None:
+    """The md5 a ``.dvc`` file records for its (one) output."""
+    if not pointer_text:
+        return None
+    outs = yaml.safe_load(pointer_text).get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def production_data_section(base: str, base_name: str) -> list[str]:
+    """The labelled production rows' new data version (md5 in the base → now) and row count;
+    nothing when the file did not change."""
+    pointer = Path(f"{PRODUCTION_FILE}.dvc")
+    before, now = _md5(_git_show(resolve_rev(base), pointer)), _md5(read_text(pointer))
+    if before == now or not PRODUCTION_FILE.is_file():
+        return []
+    with PRODUCTION_FILE.open("rb") as file:
+        rows = max(sum(1 for line in file if line.strip()) - 1, 0)
+    return [
+        "### Training data: new version",
+        "",
+        f"`{PRODUCTION_FILE}` (labelled production rows, one per prediction id): "
+        f"md5 `{before or 'none'}` in `{base_name}` → `{now}`, {rows} rows.",
+        "",
+    ]
+
+
 def retrain_pull_request(
-    params: Params, base: str, base_name: str, run_url: str | None, drift_summary: str | None
+    params: Params,
+    base: str,
+    base_name: str,
+    run_url: str | None,
+    summaries: list[str],
+    trigger: str = "drift",
 ) -> tuple[str, str]:
-    """Title and body of the drift workflow's retraining pull request: the drift summary
-    (summary.md's text), a link to the run and the model report; the title says when the
-    retrained model is worse on the primary metric."""
+    """Title and body of the scheduled check's retraining pull request: why (``trigger``), a link
+    to the run, the new version of the production rows, the quality and drift summaries (their
+    summary.md texts) and the model report; the title says when the retrained model is worse on
+    the primary metric."""
     primary = params.evaluate.primary_metric
     report, row = _primary_change(base, base_name, primary)
-    body = [RETRAIN_TEXT]
+    body = [RETRAIN_TEXT[trigger]]
     if row is not None and row.verdict == "worse":
         line = f"{primary} {fmt(row.base)} → {fmt(row.new)}"
         body.append(WORSE_TEXT.format(base=base_name, line=line))
     if run_url:
-        body.append(f"Drift report (HTML, artifact `drift-report`) and logs: {run_url}\n")
-    if drift_summary:
-        body.append(drift_summary)
+        body.append(f"Reports (HTML, the run's artifacts) and logs: {run_url}\n")
+    body += ["\n".join(production_data_section(base, base_name)), *summaries]
     body.append(report.strip() + "\n")
-    return f"Retrain on drifted data: {_retrain_title(primary, base_name, row)}", "\n".join(body)
+    title = f"{RETRAIN_TITLE[trigger]}: {_retrain_title(primary, base_name, row)}"
+    return title, "\n".join(part for part in body if part)

@@ -96,9 +96,9 @@ def write_frame(frame: pd.DataFrame, path: Path, sep: str = ",") -> None:
             tmp.write_text("".join(lines), encoding="utf-8")
 
 
-def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
+def read_csv(path: Path | str, sep: str = ",", **options: Any) -> pd.DataFrame:
     """Read a CSV into pandas (the one CSV reader): every failure is a UserError saying what to
-    do."""
+    do. ``options`` go to ``pandas.read_csv``."""
     if not Path(path).is_file():
         raise UserError(
             f"data file {path} does not exist (or is a folder): copy your CSV there (and `dvc add` "
@@ -106,7 +106,7 @@ def read_csv(path: Path | str, sep: str = ",") -> pd.DataFrame:
             "bundled sample"
         )
     try:
-        frame = pd.read_csv(path, sep=sep, low_memory=False)
+        frame = pd.read_csv(path, sep=sep, low_memory=False, **options)
     except UnicodeDecodeError as exc:
         raise UserError(
             f"data file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV"

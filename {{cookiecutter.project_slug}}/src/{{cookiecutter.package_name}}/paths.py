@@ -12,6 +12,9 @@ PARAMS_FILE = Path("params.yaml")
 PROCESSED_DIR = Path("data/processed")
 TRAIN_FILE = PROCESSED_DIR / "train.csv"
 TEST_FILE = PROCESSED_DIR / "test.csv"
+# prepare also reads: labelled production rows (features, target, prediction_id), tracked by DVC;
+# the retraining loop adds to it. An empty file: no production rows yet.
+PRODUCTION_FILE = Path("data/production/labelled.csv")
 
 # train: the model and what it expects
 MODEL_FILE = Path("models/model.skops")
