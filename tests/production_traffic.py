@@ -6,25 +6,23 @@ the environment)::
 
     python production_traffic.py PACKAGE BUCKET --rows 300 --labelled 300 --wrong 0.3 --seed 1
 
-The prediction logs follow the log contract of issue 16: one JSON object per scored record (JSON
-Lines), under ``predictions/<YYYY>/<MM>/<DD>/<host>-<start>-<seq>.jsonl``, with ``prediction_id``
-(uuid4 hex), ``request_id``, ``timestamp`` (ISO 8601, UTC), ``model_version``, ``image_digest``,
-``git_commit``, ``features`` (as received), ``prediction``, ``probabilities`` and ``latency_ms``.
-The server's own log writer is built alongside this loop (it is not on this branch yet), so this
-script writes the records itself, with the predictions of the project's ``serve.Predictor``, the
-code the server scores with. The labels are one CSV file of ``prediction_id,label,timestamp``
-under ``labels/``: the true target of each labelled row, except a seeded ``--wrong`` share whose
-label is another class.
+The prediction logs are written by the server's own code: the project's ``serve.Predictor``
+scores the rows, ``prediction_log.Origin`` makes the audit records and ``prediction_log``'s
+buffered bucket sink writes them (s3fs, as the server does with ``PREDICTION_LOG=s3://...``) under
+``predictions/<YYYY>/<MM>/<DD>/<host>-<start>-<seq>.jsonl``. Only the ids are seeded (the server
+draws them at random), so that a run's labels can name them. The labels are one CSV file of
+``prediction_id,label,timestamp`` under ``labels/``: the true target of each labelled row, except a
+seeded ``--wrong`` share whose label is another class.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import io
-import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import boto3
 import numpy as np
@@ -46,29 +44,6 @@ def records_and_predictions(package: str, rows: int, seed: int) -> tuple[pd.Data
     return data.reset_index(drop=True), {"records": records, **predictor.predict(records)}
 
 
-def log_lines(scored: dict, ids: list[str], start: datetime) -> str:
-    """The JSON lines of the log contract, one per scored record."""
-    lines = []
-    probabilities = scored.get("probabilities") or [None] * len(ids)
-    for index, (record, prediction, chances) in enumerate(
-        zip(scored["records"], scored["predictions"], probabilities, strict=True)
-    ):
-        line = {
-            "prediction_id": ids[index],
-            "request_id": uuid.UUID(int=index + 1).hex,
-            "timestamp": (start + timedelta(seconds=index)).isoformat(),
-            "model_version": "test",
-            "image_digest": None,
-            "git_commit": None,
-            "features": record,
-            "prediction": prediction,
-            **({"probabilities": chances} if chances else {}),
-            "latency_ms": 1.5,
-        }
-        lines.append(json.dumps(line) + "\n")
-    return "".join(lines)
-
-
 def labels_csv(
     data: pd.DataFrame, target: str, ids: list[str], labelled: int, wrong: float, seed: int
 ) -> str:
@@ -85,6 +60,10 @@ def labels_csv(
     return frame.head(labelled).to_csv(index=False)
 
 
+def failed() -> None:
+    raise SystemExit("the prediction log's bucket write failed (see above)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package")
@@ -97,15 +76,17 @@ def main() -> None:
     data, scored = records_and_predictions(args.package, args.rows, args.seed)
     rng = np.random.default_rng(args.seed)
     ids = [uuid.UUID(bytes=rng.bytes(16), version=4).hex for _ in range(args.rows)]
-    start = datetime.now(UTC) - timedelta(hours=1)
     params = importlib.import_module(f"{args.package}.config").load_params()
+    prediction_log = importlib.import_module(f"{args.package}.prediction_log")
+    origin = prediction_log.Origin(model_version="test", image_digest=None, git_commit=None)
+    where = f"s3://{args.bucket}/predictions"
+    sink = prediction_log.open_sink(where, seconds=3600, max_bytes=1 << 30, on_error=failed)
+    sink.append(origin.lines(ids, uuid.uuid4().hex, scored["records"], scored, latency_ms=1.5))
+    asyncio.run(sink.flush())
     s3 = boto3.client("s3")  # endpoint and credentials from the environment (AWS SDK settings)
-    day = start.strftime("%Y/%m/%d")
-    key = f"predictions/{day}/test-host-{start:%Y%m%dT%H%M%S}-{args.seed:06d}.jsonl"
-    s3.put_object(Bucket=args.bucket, Key=key, Body=log_lines(scored, ids, start).encode())
     text = labels_csv(data, params.data.target, ids, args.labelled, args.wrong, args.seed)
     s3.upload_fileobj(io.BytesIO(text.encode()), args.bucket, f"labels/labels-{args.seed}.csv")
-    print(f"s3://{args.bucket}/{key}: {args.rows} predictions; {args.labelled} labels")
+    print(f"{where}: {args.rows} predictions; {args.labelled} labels")
 
 
 if __name__ == "__main__":
