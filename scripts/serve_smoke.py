@@ -34,7 +34,8 @@ def main() -> int:
     with open(project / "data" / "processed" / "test.csv", newline="") as handle:
         rows = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
     records = [{name: float(row[name]) for name in schema["features"]} for row in rows]
-    server = subprocess.Popen(serve_command(project, port), cwd=project, start_new_session=True)
+    settings, command = serve_command(project, port)
+    server = subprocess.Popen(command, cwd=project, env={**os.environ, **settings}, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -54,8 +55,11 @@ def main() -> int:
         stop_process_group(server)
 
 
-def serve_command(project: Path, port: str) -> list[str]:
+def serve_command(project: Path, port: str) -> tuple[dict[str, str], list[str]]:
     """The command `make serve` runs, read from make itself (`make -n`), to run without make.
+
+    Returns the recipe's leading `NAME=value` settings (e.g. PREDICTION_LOG) apart from the
+    command, since they are environment for the server, not a program to start.
 
     Stopping a server that make started always ends in make's own `*** [serve] Terminated`
     line (uvicorn exits by the signal it was sent, after a clean shutdown); without make in
@@ -64,7 +68,12 @@ def serve_command(project: Path, port: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry_run = ["make", "--no-print-directory", "-s", "-n", "serve", f"PORT={port}"]
     printed = subprocess.run(dry_run, cwd=project, env=env, capture_output=True, text=True, check=True)
-    return shlex.split(printed.stdout.strip().splitlines()[-1])
+    words = shlex.split(printed.stdout.strip().splitlines()[-1])
+    settings: dict[str, str] = {}
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        name, value = words.pop(0).split("=", 1)
+        settings[name] = value
+    return settings, words
 
 
 if __name__ == "__main__":
