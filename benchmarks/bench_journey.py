@@ -37,13 +37,10 @@ from pathlib import Path
 
 from benchmarks.bench_setup import SETUP_PYTHON, bare_setup_python, sh, user_env
 from benchmarks.common import summary
+from template_support.act import pull_request_event, run_act
 from template_support.project import TEMPLATE as ROOT
 from template_support.project import bake, commit, git
 from template_support.pythons import find_python
-
-# The act harness is still a test module: found in tests/ until it moves into template_support.
-sys.path.insert(0, str(ROOT / "tests"))
-from act_harness import pull_request_event, run_act
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_S = 30
