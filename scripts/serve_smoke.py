@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -34,8 +33,7 @@ def main() -> int:
     with open(project / "data" / "processed" / "test.csv", newline="") as handle:
         rows = [row for _, row in zip(range(3), csv.DictReader(handle), strict=False)]
     records = [{name: float(row[name]) for name in schema["features"]} for row in rows]
-    settings, command = serve_command(project, port)
-    server = subprocess.Popen(command, cwd=project, env={**os.environ, **settings}, start_new_session=True)
+    server = subprocess.Popen(serve_command(project, port), cwd=project, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -55,11 +53,13 @@ def main() -> int:
         stop_process_group(server)
 
 
-def serve_command(project: Path, port: str) -> tuple[dict[str, str], list[str]]:
+def serve_command(project: Path, port: str) -> list[str]:
     """The command `make serve` runs, read from make itself (`make -n`), to run without make.
 
-    Returns the recipe's leading `NAME=value` settings (e.g. PREDICTION_LOG) apart from the
-    command, since they are environment for the server, not a program to start.
+    The recipe line is shell, as make runs it (leading `NAME=value` settings such as
+    PREDICTION_LOG included): `sh -c 'exec env <line>'` lets the shell read it and `env` apply
+    the settings, and `exec` makes the server the process we started, so waiting for it waits
+    for the server's own clean shutdown.
 
     Stopping a server that make started always ends in make's own `*** [serve] Terminated`
     line (uvicorn exits by the signal it was sent, after a clean shutdown); without make in
@@ -68,12 +68,7 @@ def serve_command(project: Path, port: str) -> tuple[dict[str, str], list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry_run = ["make", "--no-print-directory", "-s", "-n", "serve", f"PORT={port}"]
     printed = subprocess.run(dry_run, cwd=project, env=env, capture_output=True, text=True, check=True)
-    words = shlex.split(printed.stdout.strip().splitlines()[-1])
-    settings: dict[str, str] = {}
-    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
-        name, value = words.pop(0).split("=", 1)
-        settings[name] = value
-    return settings, words
+    return ["sh", "-c", "exec env " + printed.stdout.strip().splitlines()[-1]]
 
 
 if __name__ == "__main__":
