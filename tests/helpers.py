@@ -4,7 +4,9 @@ benchmarks use it too)."""
 from template_support.project import (
     BIN,
     KUBECTL,
+    KUSTOMIZE,
     TEMPLATE,
+    TOOLS_PATH,
     bake,
     bake_and_train,
     commit,
@@ -12,14 +14,18 @@ from template_support.project import (
     init_repo,
     project_env,
     python,
+    require_kustomize,
     run,
+    set_image,
     trained_copy,
 )
 
 __all__ = [
     "BIN",
     "KUBECTL",
+    "KUSTOMIZE",
     "TEMPLATE",
+    "TOOLS_PATH",
     "bake",
     "bake_and_train",
     "commit",
@@ -27,6 +33,8 @@ __all__ = [
     "init_repo",
     "project_env",
     "python",
+    "require_kustomize",
     "run",
+    "set_image",
     "trained_copy",
 ]

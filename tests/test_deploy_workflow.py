@@ -1,7 +1,7 @@
 """The generated deploy workflow (the cluster follows Git), run for real with act.
 
 Every `run:` step executes as written: the branch guard, the choice of environments from the
-pushed commits, the readiness checks (`k8s/set-image.sh --show`), `kubectl kustomize` of the
+pushed commits, the readiness checks (`k8s/show-image.sh`), `kubectl kustomize` of the
 overlay, the revert of a failed change with git. There is no Kubernetes API server here, so
 setup-kubectl is the harness's `kubectl_stand_in`, a recording `kubectl` on PATH: `kustomize` is
 the real kubectl's, `diff` answers a diff, `apply` keeps exactly the manifests it was sent, and
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import KUBECTL, bake, commit, git, run
+from helpers import KUBECTL, bake, commit, git, set_image
 from template_support.act import ConcurrencyGroup, GitHubDeployments, kubectl_stand_in, push_event, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
@@ -79,7 +79,7 @@ def digest(n: int) -> str:
 
 def promote(project: Path, env: str, image_digest: str = DIGEST) -> str:
     """What merging a deploy/<env> pull request pushes; returns the new commit."""
-    run(["k8s/set-image.sh", f"k8s/overlays/{env}", f"{IMAGE}@{image_digest}"], cwd=project)
+    set_image(project, env, f"{IMAGE}@{image_digest}")
     commit(project, f"deploy({env}): {image_digest}")
     return git(project, "rev-parse", "HEAD")
 
@@ -211,8 +211,8 @@ def test_failed_apply_undoes_nothing_and_opens_no_revert(gitops_repo, tmp_path):
 
 def test_a_staging_failure_stops_production_in_the_same_run(gitops_repo, tmp_path):
     project = copy(gitops_repo, tmp_path / "mlops-project")
-    run(["k8s/set-image.sh", "k8s/overlays/staging", f"{IMAGE}@{digest(1)}"], cwd=project)
-    run(["k8s/set-image.sh", "k8s/overlays/production", f"{IMAGE}@{digest(1)}"], cwd=project)
+    set_image(project, "staging", f"{IMAGE}@{digest(1)}")
+    set_image(project, "production", f"{IMAGE}@{digest(1)}")
     commit(project, "Promote to both environments")
     state = tmp_path / "state"
     result = deploy(project, state, rollout_fails=True)
@@ -234,7 +234,7 @@ def test_a_cancelled_run_is_deployed_by_the_next_and_production_is_asked_only_wh
     change, because each environment is compared with its last successful apply."""
     project = copy(gitops_repo, tmp_path / "mlops-project")
     state = tmp_path / "state"
-    run(["k8s/set-image.sh", "k8s/overlays/staging", f"{IMAGE}@{digest(1)}"], cwd=project)
+    set_image(project, "staging", f"{IMAGE}@{digest(1)}")
     first = promote(project, "production", digest(1))
     assert deploy(project, state).ok  # both never applied, both promoted: both deployed
     assert [a[0] for a in applies(state, "production")] == [first]

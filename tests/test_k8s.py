@@ -6,10 +6,12 @@ checks the result against the API schemas, and checkov must report zero failed c
 rendered manifests and on the Dockerfile. Every checkov skip is inline, carries a reason, and is
 counted here, so adding one is a visible change.
 
-`k8s/set-image.sh` (the image by digest in each overlay's kustomize `images:` field) is run for
-real and its result rendered. With `deploy=argocd`, the Argo CD objects are checked against Argo
-CD's own types by tests/argocd/validate.mjs (npm `@kubernetes-models/argo-cd`, installed into
-.node-tools/ by `make install`), and the validator is shown to reject broken Applications.
+The image by digest in each overlay's kustomize `images:` field is set with the real
+`kustomize edit set image` (installed by `make install`, as GitHub's runners ship it): the promotion
+diff is the digest line only, and `k8s/show-image.sh` reads the rendered result. With
+`deploy=argocd`, the Argo CD objects are checked against Argo CD's own types by
+tests/argocd/validate.mjs (npm `@kubernetes-models/argo-cd`, installed into .node-tools/ by
+`make install`), and the validator is shown to reject broken Applications.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 import yaml
 
 from combinations import SUPPORTED
-from helpers import BIN, KUBECTL, TEMPLATE, bake, project_env
+from helpers import BIN, KUBECTL, TEMPLATE, bake, project_env, require_kustomize, set_image
 
 OVERLAYS = ("staging", "production")
 ZERO_DIGEST = "sha256:" + "0" * 64
@@ -106,7 +108,7 @@ def render(project: Path, overlay: str) -> str:
 
 # The commented-out opt-in of each overlay: a `components:` list of its own, or (with monitoring
 # on) one more entry of the existing list.
-INGRESS_OPT_IN = ("# components:\n#   - ../../components/ingress\n", "  # - ../../components/ingress\n")
+INGRESS_OPT_IN = ("# components:\n# - ../../components/ingress\n", "# - ../../components/ingress\n")
 
 
 def with_ingress(project: Path, destination: Path) -> Path:
@@ -340,27 +342,41 @@ def test_dockerfile_base_is_pinned_by_digest_for_each_python_version(tmp_path):
     assert len(digests) == len(versions), "each python_version has its own base digest"
 
 
-def test_set_image_script_passes_shellcheck(project):
+def test_show_image_script_passes_shellcheck(project):
     path, _ = project
     result = subprocess.run(
-        [str(BIN / "shellcheck"), str(path / "k8s/set-image.sh")], capture_output=True, text=True
+        [str(BIN / "shellcheck"), str(path / "k8s/show-image.sh")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
 
 
-# --- k8s/set-image.sh: the image by digest in kustomize's `images:` field --------------------------
+# --- the image by digest in kustomize's `images:` field: `kustomize edit set image` sets it -------
 
 
 @pytest.fixture
 def overlays(project, tmp_path) -> Path:
-    """A copy of the project's k8s/ folder that a test may change (the baked project is shared)."""
+    """A copy of the project's k8s/ folder in git, that a test may change (the bake is shared)."""
     path, _ = project
     shutil.copytree(path / "k8s", tmp_path / "k8s")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "--no-verify", "-m", "k8s")):
+        subprocess.run(["git", *args], cwd=tmp_path, env=project_env(tmp_path), check=True)
     return tmp_path
 
 
-def set_image(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["k8s/set-image.sh", *args], cwd=cwd, capture_output=True, text=True)
+def kustomize_set_image(cwd: Path, overlay: str, ref: str) -> subprocess.CompletedProcess[str]:
+    """`kustomize edit set image REF` in k8s/overlays/<overlay>, as the promotion steps run it."""
+    return subprocess.run(
+        [str(require_kustomize()), "edit", "set", "image", ref],
+        cwd=cwd / "k8s/overlays" / overlay,
+        capture_output=True,
+        text=True,
+    )
+
+
+def show_image(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["k8s/show-image.sh", *args], cwd=cwd, env=project_env(cwd), capture_output=True, text=True
+    )
 
 
 def deployment_image(cwd: Path, overlay: str) -> str:
@@ -368,116 +384,108 @@ def deployment_image(cwd: Path, overlay: str) -> str:
     return container["image"]
 
 
-def without_images_block(text: str) -> list[str]:
-    """The file's lines outside its `images:` block (which ends at the next top-level line)."""
-    kept, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("images:"):
-            inside = True
-            continue
-        if inside and line[:1] not in ("", " ", "-"):
-            inside = False
-        if not inside:
-            kept.append(line)
-    return kept
+def changed_lines(cwd: Path) -> list[str]:
+    """The lines `git diff` removes and adds in the work tree, without the file headers."""
+    diff = subprocess.run(["git", "diff", "--unified=0"], cwd=cwd, capture_output=True, text=True, check=True)
+    return [line for line in diff.stdout.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_set_image_writes_kustomize_images_field_and_show_reads_it(project, overlays, overlay):
+def test_kustomize_set_image_changes_only_the_digest_line_and_show_reads_it(project, overlays, overlay):
     _, expected = project
     kustomization = overlays / "k8s/overlays" / overlay / "kustomization.yaml"
     before = kustomization.read_text()
     assert yaml.safe_load(before)["images"] == [{"name": expected["image"], "digest": ZERO_DIGEST}]
+    # The file as baked is laid out exactly as kustomize writes it: setting what it already says
+    # rewrites it byte for byte.
+    placeholder = kustomize_set_image(overlays, overlay, f"{expected['image']}@{ZERO_DIGEST}")
+    assert placeholder.returncode == 0, placeholder.stderr
+    assert changed_lines(overlays) == []
 
     ref = f"{expected['image']}@{DIGEST}"
-    result = set_image(overlays, f"k8s/overlays/{overlay}/", ref)  # trailing slash as a shell completes it
+    result = kustomize_set_image(overlays, overlay, ref)
     assert result.returncode == 0, result.stderr
-    after = kustomization.read_text()
-    # Exactly the block `kustomize edit set image NAME@DIGEST` writes, at the end; nothing else changed.
-    assert after.endswith(f"images:\n- name: {expected['image']}\n  digest: {DIGEST}\n")
-    assert without_images_block(after) == without_images_block(before)
-    assert [line for line in after.splitlines() if line.startswith("#")] == [
-        line for line in before.splitlines() if line.startswith("#")
-    ]
-    images = yaml.safe_load(after)["images"]
+    # What a promotion pull request shows: one line, the digest; comments and the rest unchanged.
+    assert changed_lines(overlays) == [f"-- digest: {ZERO_DIGEST}", f"+- digest: {DIGEST}"]
+    images = yaml.safe_load(kustomization.read_text())["images"]
     assert images == [{"name": expected["image"], "digest": DIGEST}]
     assert set(images[0]) <= KUSTOMIZE_IMAGE_FIELDS
 
     assert deployment_image(overlays, overlay) == ref
-    shown = set_image(overlays, "--show", f"k8s/overlays/{overlay}")
+    shown = show_image(overlays, f"k8s/overlays/{overlay}/")  # trailing slash as a shell completes it
     assert (shown.returncode, shown.stdout, shown.stderr) == (0, ref + "\n", "")
-    # Idempotent: the same reference again changes nothing.
-    assert set_image(overlays, f"k8s/overlays/{overlay}", ref).returncode == 0
-    assert kustomization.read_text() == after
     # The other overlay is untouched.
     other = next(o for o in OVERLAYS if o != overlay)
     assert deployment_image(overlays, other) == f"{expected['image']}@{ZERO_DIGEST}"
 
 
-def test_set_image_with_another_image_name_writes_new_name(project, overlays):
+def test_show_image_of_another_image_name(project, overlays):
     _, expected = project
     mirror = "registry.example.com:5000/mirror/model-server"
-    # A tag next to the digest is dropped: the runtime pulls by digest anyway.
-    result = set_image(overlays, "k8s/overlays/staging", f"{mirror}:v1.2.3@{OTHER_DIGEST}")
+    result = kustomize_set_image(overlays, "staging", f"{expected['image']}={mirror}@{OTHER_DIGEST}")
     assert result.returncode == 0, result.stderr
     images = yaml.safe_load((overlays / "k8s/overlays/staging/kustomization.yaml").read_text())["images"]
     # `name` stays what the base Deployment says, so kustomize still finds the container.
     assert images == [{"name": expected["image"], "newName": mirror, "digest": OTHER_DIGEST}]
     assert deployment_image(overlays, "staging") == f"{mirror}@{OTHER_DIGEST}"
-    shown = set_image(overlays, "--show", "k8s/overlays/staging")
-    assert shown.stdout == f"{mirror}@{OTHER_DIGEST}\n"
-    # Back to the base name: newName goes away again.
-    assert set_image(overlays, "k8s/overlays/staging", f"{expected['image']}@{DIGEST}").returncode == 0
-    images = yaml.safe_load((overlays / "k8s/overlays/staging/kustomization.yaml").read_text())["images"]
-    assert images == [{"name": expected["image"], "digest": DIGEST}]
+    shown = show_image(overlays, "k8s/overlays/staging")
+    assert (shown.returncode, shown.stdout) == (0, f"{mirror}@{OTHER_DIGEST}\n")
 
 
-def test_set_image_keeps_what_follows_the_block(project, overlays):
-    _, expected = project
-    kustomization = overlays / "k8s/overlays/production/kustomization.yaml"
-    kustomization.write_text(
-        kustomization.read_text() + "# a note after the block\ncommonAnnotations:\n  team: ml # owner\n"
-    )
-    assert set_image(overlays, "k8s/overlays/production", f"{expected['image']}@{DIGEST}").returncode == 0
-    text = kustomization.read_text()
-    assert text.endswith(
-        f"  digest: {DIGEST}\n# a note after the block\ncommonAnnotations:\n  team: ml # owner\n"
-    )
-    deployment = documents_of(render(overlays, "production"))["Deployment"]
-    assert deployment["metadata"]["annotations"] == {"team": "ml"}
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{expected['image']}@{DIGEST}"
-
-
-def test_set_image_rejects_bad_input_and_writes_nothing(project, overlays):
-    _, expected = project
+def test_kustomize_takes_a_bad_reference_so_the_promotion_step_checks_it_first(project, overlays):
+    """`kustomize edit set image` writes a short digest as given: the staging promotion step of
+    release.yml refuses anything but <name>@sha256:<64 hex> before kustomize runs (the step is run
+    here as written, in a copy of the project), and k8s/show-image.sh refuses such an overlay."""
+    path, expected = project
     kustomization = overlays / "k8s/overlays/staging/kustomization.yaml"
-    before = kustomization.read_text()
-    for ref in (
-        f"{expected['image']}:latest",
-        f"{expected['image']}@sha256:abc",
-        f"{expected['image']}@{DIGEST} x",
-    ):
-        result = set_image(overlays, "k8s/overlays/staging", ref)
-        assert result.returncode == 2
-        assert f"error: '{ref}' is not an image by digest" in result.stderr
-    missing = set_image(overlays, "k8s/overlays/nowhere", f"{expected['image']}@{DIGEST}")
+    short = f"{expected['image']}@sha256:abc"
+    assert kustomize_set_image(overlays, "staging", short).returncode == 0
+    assert yaml.safe_load(kustomization.read_text())["images"][0]["digest"] == "sha256:abc"
+    shown = show_image(overlays, "k8s/overlays/staging")
+    assert shown.returncode == 2 and f"renders the server image '{short}', not <name>@sha256:" in shown.stderr
+    subprocess.run(["git", "checkout", "-q", "."], cwd=overlays, check=True)
+
+    workflow = yaml.safe_load((path / ".github/workflows/release.yml").read_text())
+    (step,) = [
+        step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if step.get("name") == "Pin the image by digest in the staging overlay"
+    ]
+
+    def promote(ref: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],  # GitHub's bash
+            cwd=overlays,
+            env=project_env(overlays, IMAGE_REF=ref),
+            capture_output=True,
+            text=True,
+        )
+
+    for ref in (f"{expected['image']}:latest", short, f"{expected['image']}@{DIGEST} x", ""):
+        result = promote(ref)
+        assert result.returncode == 1, (ref, result.stdout, result.stderr)
+        assert (
+            f"::error title=Not an image by digest::'{ref}' is not <registry>/<name>@sha256:" in result.stdout
+        )
+        assert changed_lines(overlays) == []
+    good = promote(f"{expected['image']}@{DIGEST}")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert changed_lines(overlays) == [f"-- digest: {ZERO_DIGEST}", f"+- digest: {DIGEST}"]
+
+
+def test_show_image_rejects_bad_input(overlays):
+    missing = show_image(overlays, "k8s/overlays/nowhere")
     assert missing.returncode == 2
     assert "k8s/overlays/nowhere has no kustomization.yaml" in missing.stderr
-    for args in ((), ("k8s/overlays/staging",), ("--show",), ("--show", "a", "b")):
-        usage = set_image(overlays, *args)
+    for args in ((), ("k8s/overlays/staging", "k8s/overlays/production")):
+        usage = show_image(overlays, *args)
         assert usage.returncode == 2 and "usage:" in usage.stderr, args
-    # Two images in the block: the script does not guess which one to change.
-    kustomization.write_text(before + "- name: busybox\n  newTag: '1.36'\n")
-    two = set_image(overlays, "k8s/overlays/staging", f"{expected['image']}@{DIGEST}")
-    assert two.returncode == 2 and "images: has 2 entries" in two.stderr
-    kustomization.write_text(before)
-    assert not list(kustomization.parent.glob(".kustomization.yaml.*"))  # no temporary file left
-    assert kustomization.read_text() == before
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_show_says_nothing_was_promoted_yet(overlays, overlay):
-    result = set_image(overlays, "--show", f"k8s/overlays/{overlay}")
+    result = show_image(overlays, f"k8s/overlays/{overlay}")
     assert result.returncode == 3
     assert result.stdout == ""
     assert f"nothing promoted to {overlay} yet" in result.stderr
@@ -605,11 +613,7 @@ def test_generated_make_k8s_render(tmp_path, mode):
     for overlay in OVERLAYS:
         assert f"image in {overlay}: none promoted yet" in result.stdout
     assert "error" not in result.stdout + result.stderr  # a fresh project's state, not a failure
-    subprocess.run(
-        ["k8s/set-image.sh", "k8s/overlays/staging", f"ghcr.io/jane-doe/{path.name}@{DIGEST}"],
-        cwd=path,
-        check=True,
-    )
+    set_image(path, "staging", f"ghcr.io/jane-doe/{path.name}@{DIGEST}")
     result = subprocess.run(["make", "k8s-render"], cwd=path, env=env, capture_output=True, text=True)
     assert f"image in staging: ghcr.io/jane-doe/{path.name}@{DIGEST}\n" in result.stdout
     assert f"image: ghcr.io/jane-doe/{path.name}@{DIGEST}" in (path / "build/k8s/staging.yaml").read_text()
@@ -644,6 +648,4 @@ def test_prediction_log_goes_to_the_remotes_storage_with_the_pods_identity(tmp_p
         _, url, identity = LOG_WIRING[remote]
         assert env["PREDICTION_LOG"] == f"{url}/{overlay}"
         assert set(annotations) == {identity}
-        assert (pod["metadata"]["labels"].get("azure.workload.identity/use") == "true") == (
-            remote == "azure"
-        )
+        assert (pod["metadata"]["labels"].get("azure.workload.identity/use") == "true") == (remote == "azure")

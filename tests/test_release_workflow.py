@@ -2,7 +2,8 @@
 
 Every `run:` step executes as written: the release plan, `dvc pull` from a real local DVC remote
 (or the reproduction of the model) and its check against dvc.lock, the image tags,
-`k8s/set-image.sh` and `kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
+`kustomize edit set image` (the real kustomize, as GitHub's runners ship it) and
+`kubectl kustomize` on the overlays, the pull-request bodies. Stand-ins
 replace only what needs GitHub or a registry: the docker actions and the attestation record their
 inputs (build-push answers a digest), create-pull-request keeps ONE pull request per branch
 (template_support.act), the App token answers a token, `gh` (auto-merge) is a recording script, and
@@ -22,7 +23,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import KUBECTL, bake_and_train, commit, git, run, trained_copy
+from helpers import (
+    KUBECTL,
+    TOOLS_PATH,
+    bake_and_train,
+    commit,
+    git,
+    require_kustomize,
+    run,
+    set_image,
+    trained_copy,
+)
 from template_support.act import ConcurrencyGroup, GitHubDeployments, make_stand_in, push_event, run_act
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
@@ -44,6 +55,7 @@ def digest(n: int) -> str:
 @pytest.fixture(scope="module")
 def release_project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained project with a local DVC remote holding its model, named jane-doe/mlops-project."""
+    require_kustomize()  # the promotion steps run `kustomize edit set image`
     root = tmp_path_factory.mktemp("release")
     project = trained_copy(trained_project, root / "mlops-project")
     run(["python", "-m", "dvc", "remote", "add", "--default", "local", str(root / "dvc-remote")], cwd=project)
@@ -127,6 +139,11 @@ def test_push_to_main_builds_once_and_keeps_one_staging_promotion_pr(release_pro
     assert pull["changed_files"] == [STAGING] and pull["labels"] == ["deploy"]
     assert pull["token"] == "the-job-token"  # no App, no BOT_TOKEN: GITHUB_TOKEN, limits documented
     assert images_field(pull["files"][STAGING]) == [{"name": IMAGE, "digest": digest(1)}]
+    # The overlay is laid out as kustomize writes it: the pull request changes the digest line only.
+    before, after = (project / STAGING).read_text().splitlines(), pull["files"][STAGING].splitlines()
+    assert [(old, new) for old, new in zip(before, after, strict=True) if old != new] == [
+        (f"- digest: sha256:{'0' * 64}", f"- digest: {digest(1)}")
+    ]
     assert rendered_image(project, pull["files"][STAGING], "staging") == f"{IMAGE}@{digest(1)}"
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     outs = lock["stages"]["train"]["outs"]
@@ -146,7 +163,7 @@ def test_push_to_main_builds_once_and_keeps_one_staging_promotion_pr(release_pro
     (gh / "gh").chmod(0o755)
     second = release(project, state, build_digest=digest(2),
                      vars={"BOT_APP_CLIENT_ID": "Iv1.123", "STAGING_AUTO_MERGE": "true"},
-                     env={"PATH": f"{gh}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+                     env={"PATH": os.pathsep.join([str(gh), TOOLS_PATH, os.environ["PATH"]])})  # fmt: skip
     assert second.ok, second
     assert len(second.calls_to("docker/build-push-action")) == 1
     pulls = second.pulls()
@@ -177,7 +194,7 @@ def test_a_model_that_differs_from_dvc_lock_stops_the_release(release_project, t
 
 def promote_staging_by_merge(project: Path, ref: str) -> None:
     """What merging a deploy/staging pull request leaves on main."""
-    run(["k8s/set-image.sh", "k8s/overlays/staging", ref], cwd=project)
+    set_image(project, "staging", ref)
     commit(project, f"deploy(staging): {ref}")
 
 

@@ -13,7 +13,6 @@ from template_support.act.events import ensure_origin
 from template_support.act.result import ActResult, parse_output
 from template_support.act.standins import (
     ACT,
-    BIN,
     HANDLED_BY_ACT,
     PLATFORM,
     StandIn,
@@ -22,6 +21,7 @@ from template_support.act.standins import (
     split_uses,
     workflow_actions,
 )
+from template_support.project import TOOLS_PATH
 
 
 def run_act(
@@ -122,7 +122,7 @@ def run_act(
     cmd += list(extra_args)
 
     proc_env = dict(os.environ)
-    proc_env["PATH"] = f"{BIN}{os.pathsep}{proc_env.get('PATH', '')}"
+    proc_env["PATH"] = f"{TOOLS_PATH}{os.pathsep}{proc_env.get('PATH', '')}"
     proc = subprocess.Popen(
         cmd,
         cwd=project,
