@@ -17,8 +17,10 @@ report gives the median over rounds and every round's figures. The servers:
 - ours with its metrics switched off (the HTTP instrumentation and the model's own metrics
   replaced by no-ops, in this benchmark only): the cost of monitoring, whose target (issue 15) is
   a throughput with monitoring at least 95% of this one's;
-- ours with only the HTTP middleware off, and with only the model's own metrics off: which of
+- ours with only the HTTP metrics off, and with only the model's own metrics off: which of
   the two costs what;
+- ours with its HTTP metrics from prometheus-fastapi-instrumentator's middleware instead (the
+  library a user would pick; this server used it before): the same two metrics, at its cost;
 - ours with the prediction log on (issue 16: p99 at 32 clients <= 25 ms and a throughput at
   least 90% of ours, whose log is off): to a local folder, and to moto's S3 server on loopback
   (s3fs through AWS_ENDPOINT_URL, as in the cloud but without the network's latency);
@@ -169,15 +171,17 @@ def predict(request: PredictRequest) -> dict:
 
 
 # Our server with some of its metrics off, for the monitoring-cost comparison (this benchmark
-# only): `python metrics_off.py PACKAGE {all,http,model} --port N`. http: the HTTP middleware
-# (prometheus-fastapi-instrumentator) is not added; model: the model's own metrics record nothing.
+# only): `python metrics_off.py PACKAGE {all,http,model,instrumentator} --port N`. http: the HTTP
+# metrics record nothing; model: the model's own metrics record nothing; instrumentator: the HTTP
+# metrics come from prometheus-fastapi-instrumentator's middleware instead (the library a user
+# would pick, and what this server used before), with the same two metrics and buckets.
 METRICS_OFF = """
 import argparse
 import importlib
 
 parser = argparse.ArgumentParser()
 parser.add_argument("package")
-parser.add_argument("off", choices=["all", "http", "model"])
+parser.add_argument("off", choices=["all", "http", "model", "instrumentator"])
 parser.add_argument("--port", type=int)
 args = parser.parse_args()
 serve = importlib.import_module(args.package + ".serve")
@@ -187,16 +191,7 @@ class Off:
     def __init__(self, *args, **kwargs):
         self.log_errors = self
 
-    def add(self, *instrumentations):
-        return self
-
-    def instrument(self, app, **kwargs):
-        return self
-
-    def expose(self, app, **kwargs):
-        return self
-
-    def observe(self, records, result):
+    def observe(self, *args):
         pass
 
     def inc(self, *args):
@@ -206,10 +201,26 @@ class Off:
         return write
 
 
-if args.off in ("all", "http"):
-    serve.Instrumentator = Off
+if args.off in ("all", "http", "instrumentator"):
+    serve.HttpMetrics = Off
 if args.off in ("all", "model"):
     serve.ServerMetrics = Off
+if args.off == "instrumentator":
+    from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+    ours = serve.create_app
+
+    def create_app(settings):
+        app = ours(settings)
+        instrumentator = Instrumentator(should_group_status_codes=True, excluded_handlers=["/metrics"])
+        buckets = importlib.import_module(args.package + ".monitoring").LATENCY_BUCKETS
+        instrumentator.add(
+            metrics.requests(), metrics.latency(should_include_status=False, buckets=buckets)
+        )
+        instrumentator.instrument(app)
+        return app
+
+    serve.create_app = create_app
 serve.run("127.0.0.1", args.port, serve.Settings.from_env())
 """
 
@@ -218,6 +229,7 @@ METRICS_OFF_SERVERS = {
     "all": "ours_metrics_off",
     "http": "ours_http_metrics_off",
     "model": "ours_model_metrics_off",
+    "instrumentator": "ours_http_metrics_by_instrumentator",
 }
 LOG_BUCKET = "predictions"
 MOTO_CREDENTIALS = {
@@ -411,7 +423,7 @@ def main() -> int:
         start("ours", ours, project, project_env(project))
         start("ours_without_fast_path", [*ours, "--no-fast-path"], project, project_env(project))
         (workdir / "metrics_off.py").write_text(METRICS_OFF)
-        for off in ("all", "http", "model"):
+        for off in METRICS_OFF_SERVERS:
             command = [sys.executable, str(workdir / "metrics_off.py"), package, off]
             start(METRICS_OFF_SERVERS[off], command, project, project_env(project))
         # The prediction log on (ours has it off): to a local folder, and to an S3 API on loopback.
@@ -485,6 +497,7 @@ def main() -> int:
     monitoring_cost = per_round("ours", "ours_metrics_off")
     http_cost = per_round("ours", "ours_http_metrics_off")
     model_cost = per_round("ours", "ours_model_metrics_off")
+    instrumentator_cost = per_round("ours_http_metrics_by_instrumentator", "ours_metrics_off")
     logging = {
         where: {
             "p99_median_ms": results["servers"][f"ours_log_{where}"]["one_row_concurrent"]["p99_ms"],
@@ -516,6 +529,8 @@ def main() -> int:
         "http_metrics_on_vs_off": statistics.median(http_cost),
         "model_metrics_on_vs_off_per_round": model_cost,
         "model_metrics_on_vs_off": statistics.median(model_cost),
+        "with_instrumentator_on_vs_off_per_round": instrumentator_cost,
+        "with_instrumentator_on_vs_off": statistics.median(instrumentator_cost),
         "logging_p99_ms": TARGETS["logging_p99_ms"],
         "logging_throughput_vs_off_target": TARGETS["throughput_logging_on_vs_off"],
         "logging": logging,

@@ -121,7 +121,7 @@ def test_image_installs_the_serving_set_with_hashes(baked, name):
     hashed = re.compile(r"^([A-Za-z0-9._-]+)==\S+(?: ;[^\\\n]*)? \\\n(?:\s+--hash=sha256:\w+.*\n)+", re.M)
     names = {re.sub(r"[-_.]+", "-", n).lower() for n in hashed.findall(exported)}
     assert len(names) == exported.count("=="), "every pinned package has its hashes"
-    direct = {"fastapi", "uvicorn", "scikit-learn", "pandas", "skops", "prometheus-fastapi-instrumentator"}
+    direct = {"fastapi", "uvicorn", "scikit-learn", "pandas", "skops", "prometheus-client"}
     assert direct <= names
     assert not {"dvc", "evidently", "pytest", "ruff", "pyarrow", "httpx2"} & names
 

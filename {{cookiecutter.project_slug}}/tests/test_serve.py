@@ -678,6 +678,11 @@ def test_settings_reject_a_bad_batch_limit():
         Settings.from_env({"MAX_BATCH_ROWS": "0"})
     with pytest.raises(UserError, match="PREDICTION_LOG_FLUSH_SECONDS"):
         Settings.from_env({"PREDICTION_LOG_FLUSH_SECONDS": "0"})
+    with pytest.raises(UserError, match="PREDICTION_LOG_FLUSH_BYTES must be at least 1"):
+        Settings.from_env({"PREDICTION_LOG_FLUSH_BYTES": "0"})
+    with pytest.raises(UserError, match="PREDICTION_LOG_FLUSH_BYTES must be a positive whole"):
+        Settings.from_env({"PREDICTION_LOG_FLUSH_BYTES": "1MB"})
+    assert Settings.from_env({"PREDICTION_LOG_FLUSH_BYTES": "4096"}).log_flush_bytes == 4096
     with pytest.raises(UserError, match="unknown storage"):
         Settings(prediction_log="ftp://host/logs")
     settings = Settings.from_env(

@@ -1,8 +1,9 @@
-"""Request ids and the access log, as one plain ASGI middleware around the app (the outermost, so
-its latency is the whole request's): every response carries ``X-Request-ID`` (the client's own
-when it sent a well-formed one, else a new random id), the handlers read it and the request's
-start time from ``request.state``, and with the access log on each request ends with one JSON
-line on stderr (stdout may be the prediction log).
+"""Request ids, the access log and the HTTP metrics, as one plain ASGI middleware around the app
+(the outermost, so its latency is the whole request's): every response carries ``X-Request-ID``
+(the client's own when it sent a well-formed one, else a new random id), the handlers read it and
+the request's start time from ``request.state``, each request's method, path, status and
+seconds go to ``observe`` (monitoring.HttpMetrics), and with the access log on each request ends
+with one JSON line on stderr (stdout may be the prediction log).
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ def request_id_of(scope: Message) -> str:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        observe: Callable[[str, str, int, float], None],
+        access_log: bool = False,
+    ) -> None:
         self.app = app
+        self.observe = observe
         self.access_log = access_log
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
@@ -60,9 +67,10 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            self.observe(scope["method"], scope["path"], status, seconds)
             if self.access_log:
-                latency_ms = (time.perf_counter() - started) * 1000
-                self.write(scope, status, latency_ms, request_id)
+                self.write(scope, status, seconds * 1000, request_id)
 
     @staticmethod
     def write(scope: Message, status: int, latency_ms: float, request_id: str) -> None:

@@ -1,13 +1,14 @@
-"""What Prometheus scrapes from the model server besides its HTTP metrics, including the
-prediction reference (reference.py) as gauges, so an alert rule (monitoring/generate.py writes
-them) compares two series and needs no edit when the model changes. Every label value is
-bounded: ``label`` takes the model's classes only. Only the server imports this module (it needs
-the serve extra's prometheus_client); training does not.
+"""What Prometheus scrapes from the model server: its HTTP metrics (``HttpMetrics``) and the model's
+own (``ServerMetrics``), including the prediction reference (reference.py) as gauges, so an alert
+rule (monitoring/generate.py writes them) compares two series and needs no edit when the model
+changes. Every label value is bounded: ``label`` takes the model's classes only, ``handler`` the
+server's own routes. Only the server imports this module (it needs the serve extra's
+prometheus_client); training does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -17,6 +18,44 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summ
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 VERSION_LABELS = ("model_version", "git_commit", "model_sha256")
+METRICS_PATH = "/metrics"  # what Prometheus scrapes; its own requests are not counted
+
+
+class HttpMetrics:
+    """Every request's count and latency, recorded with prometheus_client by the request
+    middleware (access.RequestContext), which already times each request and sees its status.
+
+    The names and labels are those of prometheus-fastapi-instrumentator's ``requests`` and
+    ``latency`` metrics, which this server used before: ``handler`` is the route's path, or
+    ``none`` for a path the server does not serve; ``status`` is the class (``2xx``, ``4xx``,
+    ``5xx``). That library's middleware cost a sixth of the server's throughput (it matches every
+    request against every route again, and builds an info object per request); recording the
+    two series here costs a few microseconds per request (benchmarks/bench_serve.py runs both,
+    side by side).
+    """
+
+    def __init__(self, registry: CollectorRegistry, handlers: Iterable[str]) -> None:
+        self.handlers = frozenset(handlers) - {METRICS_PATH}
+        self.requests = Counter(
+            "http_requests_total",
+            "Requests answered, by method, status class and handler",
+            ("method", "status", "handler"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Seconds from a request's arrival to the end of its response, by handler",
+            ("method", "handler"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        if path == METRICS_PATH:
+            return
+        handler = path if path in self.handlers else "none"
+        self.requests.labels(method, f"{str(status)[0]}xx", handler).inc()
+        self.latency.labels(method, handler).observe(seconds)
 
 
 class ServerMetrics:

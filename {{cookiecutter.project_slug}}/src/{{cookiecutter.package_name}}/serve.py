@@ -24,9 +24,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
-from prometheus_fastapi_instrumentator import metrics as http_metrics
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ConfigDict, Field, Strict, create_model
 from sklearn import ensemble
 from sklearn.utils.validation import check_is_fitted, get_tags, validate_data
@@ -37,7 +35,7 @@ from .access import RequestContext
 from .errors import UserError
 from .features import Schema, load_schema
 from .io import read_model, read_reference
-from .monitoring import LATENCY_BUCKETS, ServerMetrics
+from .monitoring import METRICS_PATH, HttpMetrics, ServerMetrics
 from .paths import MODEL_FILE, REFERENCE_FILE, SCHEMA_FILE
 from .prediction_log import Origin, check_target, new_ids, open_sink
 
@@ -80,6 +78,10 @@ class Settings:
             raise UserError(
                 f"PREDICTION_LOG_FLUSH_SECONDS must be at least 1, got {self.log_flush_seconds:g}"
             )
+        if self.log_flush_bytes < 1:
+            raise UserError(
+                f"PREDICTION_LOG_FLUSH_BYTES must be at least 1, got {self.log_flush_bytes}"
+            )
         if self.prediction_log:
             check_target(self.prediction_log)
 
@@ -95,6 +97,9 @@ class Settings:
             image_digest=env.get("IMAGE_DIGEST") or None,
             access_log=env.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"},
             log_flush_seconds=float(whole_number(env, "PREDICTION_LOG_FLUSH_SECONDS", "10")),
+            log_flush_bytes=int(
+                whole_number(env, "PREDICTION_LOG_FLUSH_BYTES", str(cls.log_flush_bytes))
+            ),
         )
 
 
@@ -391,21 +396,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.version, app.state.batcher = version, None
-    # HTTP metrics: only the two the alerts and dashboards read, status codes by class (5xx),
-    # /metrics itself not counted. The library's default set adds request and response size
-    # summaries and a second, 70-bucket latency histogram: they cost about a tenth of the
-    # throughput (benchmarks/bench_serve.py, monitoring on vs off).
-    instrumentator = Instrumentator(
-        should_group_status_codes=True, excluded_handlers=["/metrics"], registry=registry
-    )
-    instrumentator.add(
-        http_metrics.requests(registry=registry),
-        http_metrics.latency(
-            should_include_status=False, buckets=LATENCY_BUCKETS, registry=registry
-        ),
-    )
-    instrumentator.instrument(app).expose(app)
-    app.add_middleware(RequestContext, access_log=settings.access_log)  # outermost: added last
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Response:
@@ -454,6 +444,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Git commit and model file hash of what is served."""
         return version
 
+    @app.get(METRICS_PATH, response_class=Response)
+    async def prometheus_metrics() -> Response:
+        """Prometheus' text format: the HTTP metrics and the model's own (docs/serving.md)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # HTTP metrics, recorded by the request middleware for the routes defined above.
+    http_metrics = HttpMetrics(registry, (route.path for route in app.routes))
+    app.add_middleware(RequestContext, http_metrics.observe, access_log=settings.access_log)
     return app
 
 
