@@ -1,9 +1,10 @@
 """The prediction log reaches object storage and SIGTERM loses nothing answered, for real: the
 generated server (uvicorn, `python -m <package> serve`) writes its log with s3fs to an S3 API on
 loopback (moto's server, the emulator the AWS SDKs' own tests use), concurrent clients load it,
-the server is stopped with SIGTERM while they still send (as Kubernetes stops a pod), and the
-bucket is read back: every prediction a client received an answer for is there exactly once, and
-no id appears twice.
+the server is stopped with SIGTERM while they still send (as Kubernetes stops a pod; sent to the
+whole process group, so the server's upload worker gets it too, as from a container runtime or a
+Ctrl-C), and the bucket is read back: every prediction a client received an answer for is there
+exactly once, and no id appears twice.
 
 s3fs reaches the emulator through `AWS_ENDPOINT_URL`, the endpoint setting every AWS SDK reads
 (AWS SDKs and Tools reference guide, "Service-specific endpoints"); nothing in the server knows
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -150,6 +152,7 @@ def test_sigterm_under_load_loses_no_answered_prediction_in_s3(trained_project, 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     load = Load(port, bodies)
     clients = [threading.Thread(target=load.client, args=(n,)) for n in range(CLIENTS)]
@@ -158,7 +161,7 @@ def test_sigterm_under_load_loses_no_answered_prediction_in_s3(trained_project, 
         for thread in clients:
             thread.start()
         time.sleep(LOAD_SECONDS)
-        server.send_signal(signal.SIGTERM)  # while every client still sends
+        os.killpg(server.pid, signal.SIGTERM)  # while every client still sends
         _, errors = server.communicate(timeout=30)
     finally:
         stop(server)

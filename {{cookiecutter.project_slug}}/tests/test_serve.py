@@ -32,6 +32,11 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import load_schema, to_model_frame
 from {{ cookiecutter.package_name }}.io import read_model, write_json, write_model
 from {{ cookiecutter.package_name }}.monitoring import ServerMetrics
+from {{ cookiecutter.package_name }}.prediction_log import (
+    BufferedSink,
+    Folder,
+    upload_process,
+)
 from {{ cookiecutter.package_name }}.reference import reference_of
 from {{ cookiecutter.package_name }}.serve import (
     COERCIONS,
@@ -435,6 +440,28 @@ def test_metrics_count_requests_latency_and_predictions(client, trained, task):
             for line in text.splitlines()
             if line.startswith("model_predictions_total")
         )
+
+
+def test_an_upload_worker_process_writes_each_flush_and_hands_failures_back(tmp_path):
+    """A bucket's sink uploads from a worker process (upload_process); a folder stands in for
+    the bucket here, through the same process. A failed write is counted and kept for the next
+    flush; the sink's end stops the worker."""
+    failures: list[int] = []
+    (tmp_path / "a-file").write_text("")
+    for base in (tmp_path / "logs", tmp_path / "a-file" / "logs"):  # the second cannot be made
+        uploads = upload_process()
+        sink = BufferedSink(Folder(str(base)), 3600, 1 << 20, lambda: failures.append(1), uploads)
+        sink.append('{"prediction_id": "a"}\n')
+        sink.append('{"prediction_id": "b"}\n')
+        sink.close()
+        asyncio.run(sink.run())
+        with pytest.raises(RuntimeError, match="shutdown"):
+            uploads.submit(print)
+    written = sorted((tmp_path / "logs").rglob("*.jsonl"))
+    assert len(written) == 1
+    assert written[0].read_text() == '{"prediction_id": "a"}\n{"prediction_id": "b"}\n'
+    assert len(failures) == 1  # closed before it ran: one flush, at the end
+    assert sink.size == len('{"prediction_id": "a"}\n{"prediction_id": "b"}\n')
 
 
 def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(trained, task):

@@ -377,8 +377,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.batcher = None
         if sink and flushing:
             sink.close()
-            await flushing
-            await sink.flush()  # a retry of what a failed flush put back
+            await flushing  # the last flushes
 
     about = (
         f"Scores {schema.task} records ({len(schema.features)} features) with the trained model."
