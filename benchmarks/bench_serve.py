@@ -9,7 +9,9 @@ Load comes from `wrk` (C, one thread, 32 connections, keep-alive) so the load ge
 little of the 2 cores as possible. All servers run at once (one process each, idle when not under
 load) and are measured in interleaved rounds, the order rotating each round: this machine's speed
 drifts by tens of percent from minute to minute, so each ratio is taken within a round and the
-report gives the median over rounds and every round's figures. The servers:
+report gives the median over rounds and every round's figures. Every round starts every server
+afresh: a process keeps its own speed for its whole life, so a ratio of two long-lived processes
+says more about their starts than about their code. The servers:
 - ours: the generated server (`python -m <package> serve`), with its forest fast path
   (Predictor.tree_mean: the trees' outputs summed without joblib's dispatch of each tree);
 - ours without the fast path (`serve --no-fast-path`): every batch through the pipeline's own
@@ -411,13 +413,22 @@ def main() -> int:
         paths = bodies(project, workdir)
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT)
-        ports: dict[str, int] = {}
+        launches: dict[str, tuple[list[str], Path, dict[str, str], str]] = {}
 
         def start(name: str, cmd: list[str], cwd: Path, env: dict[str, str], ready: str = "/ready") -> None:
-            ports[name] = port = free_port()
-            cmd = [*cmd, "--port", str(port)]
-            log = workdir / f"{name}.log"
-            running.enter_context(server(cmd, cwd, env, f"http://127.0.0.1:{port}{ready}", log))
+            """Register a server; every round starts it afresh (``start_all``)."""
+            launches[name] = (cmd, cwd, env, ready)
+
+        def start_all(stack: contextlib.ExitStack) -> dict[str, int]:
+            """Start every server in ``stack`` and warm each up; their ports."""
+            ports = {}
+            for name, (cmd, cwd, env, ready) in launches.items():
+                port = ports[name] = free_port()
+                url, log = f"http://127.0.0.1:{port}{ready}", workdir / f"{name}.log"
+                stack.enter_context(server([*cmd, "--port", str(port)], cwd, env, url, log))
+            for port in ports.values():
+                wrk(f"http://127.0.0.1:{port}/predict", paths["one"], 3, args.connections, script)
+            return ports
 
         ours = [sys.executable, "-m", package, "serve"]
         start("ours", ours, project, project_env(project))
@@ -459,24 +470,29 @@ def main() -> int:
                 cmd = [str(bentoml), "serve", "service:Model", "--host", "127.0.0.1"]
                 start(name, cmd, workdir / "bento", bento_env, ready="/readyz")
 
-        names = list(ports)
-        for name in names:  # warm-up
-            wrk(f"http://127.0.0.1:{ports[name]}/predict", paths["one"], 3, args.connections, script)
+        names = list(launches)
         rounds: dict[str, list[dict]] = {name: [] for name in names}
-        for number in range(args.rounds):
-            for name in names[number % len(names) :] + names[: number % len(names)]:
-                url = f"http://127.0.0.1:{ports[name]}/predict"
-                rounds[name].append(wrk(url, paths["one"], args.duration, args.connections, script))
-                print(f"round {number + 1}, {name}: {rounds[name][-1]}", flush=True)
         results: dict = {"servers": {}}
-        for name in names:
-            thousand, answer = sequential(ports[name], paths["thousand"], args.thousand_requests)
-            print(f"{name}: 1000 rows: {thousand}", flush=True)
-            results["servers"][name] = {
-                "one_row_concurrent": summary(rounds[name]),
-                "thousand_rows": thousand,
-                "_answer": answer,
-            }
+        for number in range(args.rounds):
+            # New processes every round: a server process keeps its own speed for its whole life
+            # (up to 15% apart between identical ones here), so ratios of long-lived processes
+            # would measure which process got the faster start more than the code.
+            with contextlib.ExitStack() as this_round:
+                ports = start_all(this_round)
+                for name in names[number % len(names) :] + names[: number % len(names)]:
+                    url = f"http://127.0.0.1:{ports[name]}/predict"
+                    rounds[name].append(wrk(url, paths["one"], args.duration, args.connections, script))
+                    print(f"round {number + 1}, {name}: {rounds[name][-1]}", flush=True)
+                if number < args.rounds - 1:
+                    continue
+                for name in names:
+                    thousand, answer = sequential(ports[name], paths["thousand"], args.thousand_requests)
+                    print(f"{name}: 1000 rows: {thousand}", flush=True)
+                    results["servers"][name] = {
+                        "one_row_concurrent": summary(rounds[name]),
+                        "thousand_rows": thousand,
+                        "_answer": answer,
+                    }
         running.close()
 
         answers = {name: labels_of(r.pop("_answer")) for name, r in results["servers"].items()}

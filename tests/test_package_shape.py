@@ -40,9 +40,9 @@ from helpers import bake
 # split by a hash of it (data.py, split.py, add-production-rows), and the retraining pull
 # request's quality summary and new data version (compare.py), about 150. With the server's typed
 # answers of the same days the package is 4,489 lines formatted (measured after the merge). Then
-# the HTTP metrics moved from prometheus-fastapi-instrumentator's middleware, a sixth of the
-# throughput, into the request middleware with prometheus-client (monitoring.HttpMetrics, about
-# 40 lines with the /metrics route), and PREDICTION_LOG_FLUSH_BYTES became a setting: 4,531
+# the HTTP metrics moved from prometheus-fastapi-instrumentator's middleware (30-75 us per
+# request) into the request middleware with prometheus-client (monitoring.HttpMetrics, about 5 us;
+# about 40 lines with the /metrics route), and PREDICTION_LOG_FLUSH_BYTES became a setting: 4,531
 # lines. A bucket's prediction-log uploads then moved from a thread to a worker process (the
 # HTTP client's CPU held the GIL while requests waited; prediction_log.upload_process, about 40
 # lines): 4,570 lines measured, hence 4,600.
