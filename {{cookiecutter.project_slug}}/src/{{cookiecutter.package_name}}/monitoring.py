@@ -35,7 +35,7 @@ class HttpMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry, handlers: Iterable[str]) -> None:
-        self.handlers = frozenset(handlers) - {METRICS_PATH}
+        self.handlers = frozenset(handlers)
         self.requests = Counter(
             "http_requests_total",
             "Requests answered, by method, status class and handler",
