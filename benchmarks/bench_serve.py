@@ -16,11 +16,6 @@ says more about their starts than about their code. The servers:
   (Predictor.tree_mean: the trees' outputs summed without joblib's dispatch of each tree);
 - ours without the fast path (`serve --no-fast-path`): every batch through the pipeline's own
   predict_proba, to show what the fast path buys;
-- ours with its metrics switched off (the HTTP instrumentation and the model's own metrics
-  replaced by no-ops, in this benchmark only): the cost of monitoring, whose target (issue 15) is
-  a throughput with monitoring at least 95% of this one's;
-- ours with only the HTTP metrics off, and with only the model's own metrics off: which of
-  the two costs what;
 - ours with its HTTP metrics from prometheus-fastapi-instrumentator's middleware instead (the
   library a user would pick; this server used it before): the same two metrics, at its cost;
 - ours with the prediction log on (issue 16: p99 at 32 clients <= 25 ms and a throughput at
@@ -32,6 +27,18 @@ says more about their starts than about their code. The servers:
   scikit-learn/pandas/numpy/skops versions as this environment, with adaptive batching (its
   throughput feature) and without.
 All load the model file with skops and the project's list of trusted types.
+
+The cost of monitoring (issue 15: a throughput with monitoring on at least 95% of the same server
+with it off) is measured apart, in one process: the metrics cost a few microseconds of a request's
+~300, far less than the spread between two processes of the same code (up to 15% here) or between
+two seconds of this machine (two consecutive 1 s windows of one server: a standard deviation of
+about 14% in their ratio). So one server process
+records its metrics or not as the benchmark switches them (SIGUSR1), and wrk loads it in short
+windows, the states in rotating order: all metrics on, all off, only the HTTP metrics off, only
+the model's own off. Each cycle's ratio compares windows a few seconds apart in the same process;
+the report gives the mean over all cycles, its 95% confidence interval and each process's figure.
+The server's own /metrics is read around every window: the run stops if a state that is off
+recorded anything, or one that is on missed a request.
 
 Run from the repository root with the test venv: `python -m benchmarks.bench_serve`.
 Writes benchmarks/results/serve.json. `--project DIR` reuses a trained bake (else one is baked
@@ -47,11 +54,13 @@ import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from template_support.containers import (
@@ -172,67 +181,89 @@ def predict(request: PredictRequest) -> dict:
 '''
 
 
-# Our server with some of its metrics off, for the monitoring-cost comparison (this benchmark
-# only): `python metrics_off.py PACKAGE {all,http,model,instrumentator} --port N`. http: the HTTP
-# metrics record nothing; model: the model's own metrics record nothing; instrumentator: the HTTP
-# metrics come from prometheus-fastapi-instrumentator's middleware instead (the library a user
-# would pick, and what this server used before), with the same two metrics and buckets.
-METRICS_OFF = """
+# How the benchmark-only variants of our server below start (each is written to a file after
+# this): `python SCRIPT PACKAGE --port N`, the package's serve module in `serve`.
+SERVER_SCRIPT_START = """
 import argparse
 import importlib
 
 parser = argparse.ArgumentParser()
 parser.add_argument("package")
-parser.add_argument("off", choices=["all", "http", "model", "instrumentator"])
 parser.add_argument("--port", type=int)
 args = parser.parse_args()
 serve = importlib.import_module(args.package + ".serve")
+"""
+
+# Our server with its HTTP metrics from prometheus-fastapi-instrumentator's middleware instead of
+# its own (this benchmark only): the library a user would pick, and what this server used before,
+# with the same two metrics and buckets.
+INSTRUMENTATOR_METRICS = "/instrumentator-metrics"  # what it recorded (its own registry)
+INSTRUMENTATOR = f"""
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+INSTRUMENTATOR_METRICS = "{INSTRUMENTATOR_METRICS}"
+
+buckets = importlib.import_module(args.package + ".monitoring").LATENCY_BUCKETS
 
 
-class Off:
-    def __init__(self, *args, **kwargs):
-        self.log_errors = self
+class NoHttpMetrics:
+    def __init__(self, *args):
+        pass
 
     def observe(self, *args):
         pass
 
-    def inc(self, *args):
-        pass
 
-    def counting_failures(self, write):
-        return write
+serve.HttpMetrics = NoHttpMetrics
+ours = serve.create_app
 
 
-if args.off in ("all", "http", "instrumentator"):
-    serve.HttpMetrics = Off
-if args.off in ("all", "model"):
-    serve.ServerMetrics = Off
-if args.off == "instrumentator":
-    from prometheus_fastapi_instrumentator import Instrumentator, metrics
+def create_app(settings):
+    app = ours(settings)
+    excluded = ["/metrics", INSTRUMENTATOR_METRICS]
+    instrumentator = Instrumentator(should_group_status_codes=True, excluded_handlers=excluded)
+    instrumentator.add(metrics.requests(), metrics.latency(should_include_status=False, buckets=buckets))
+    instrumentator.instrument(app).expose(app, endpoint=INSTRUMENTATOR_METRICS)
+    return app
 
-    ours = serve.create_app
 
-    def create_app(settings):
-        app = ours(settings)
-        instrumentator = Instrumentator(should_group_status_codes=True, excluded_handlers=["/metrics"])
-        buckets = importlib.import_module(args.package + ".monitoring").LATENCY_BUCKETS
-        instrumentator.add(
-            metrics.requests(), metrics.latency(should_include_status=False, buckets=buckets)
-        )
-        instrumentator.instrument(app)
-        return app
-
-    serve.create_app = create_app
+serve.create_app = create_app
 serve.run("127.0.0.1", args.port, serve.Settings.from_env())
 """
 
+# Our server whose metrics the benchmark switches on and off (this benchmark only). On SIGUSR1
+# it reads, from the file named by BENCH_METRICS_STATE, which metrics record ("http", "model",
+# both or neither); the others' observe() returns at once. Python runs the handler in the main
+# thread, between two steps of the event loop, so a switch never splits a request.
+METRICS_SWITCH = """
+import os
+import signal
+from pathlib import Path
 
-METRICS_OFF_SERVERS = {
-    "all": "ours_metrics_off",
-    "http": "ours_http_metrics_off",
-    "model": "ours_model_metrics_off",
-    "instrumentator": "ours_http_metrics_by_instrumentator",
-}
+recording = {"http": True, "model": True}
+
+
+def switch(*_):
+    wanted = Path(os.environ["BENCH_METRICS_STATE"]).read_text().split()
+    for kind in recording:
+        recording[kind] = kind in wanted
+
+
+def switchable(kind, observe):
+    def observe_if_on(self, *args):
+        if recording[kind]:
+            observe(self, *args)
+
+    return observe_if_on
+
+
+serve.HttpMetrics.observe = switchable("http", serve.HttpMetrics.observe)
+serve.ServerMetrics.observe = switchable("model", serve.ServerMetrics.observe)
+signal.signal(signal.SIGUSR1, switch)
+serve.run("127.0.0.1", args.port, serve.Settings.from_env())
+"""
+# What records in each state of the switched server.
+MONITORING_STATES = {"on": "http model", "off": "", "http_off": "model", "model_off": "http"}
 LOG_BUCKET = "predictions"
 MOTO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -348,6 +379,96 @@ def sequential(port: int, body: Path, count: int) -> tuple[dict, dict]:
     return stats, answer
 
 
+def recorded(port: int, path: str = "/metrics") -> dict[str, float]:
+    """What the server's metrics at ``path`` have counted so far: answered POST /predict
+    requests, and model calls."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        text = response.read().decode()
+    counts = {"requests": 0.0, "batches": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "http_requests_total" and sample.labels["handler"] == "/predict":
+                counts["requests"] += sample.value
+            elif sample.name == "model_batch_records_count":
+                counts["batches"] += sample.value
+    return counts
+
+
+def mean_and_interval(values: list[float]) -> dict:
+    """The mean and its 95% confidence interval (normal approximation, n >= 30 here)."""
+    mean = statistics.fmean(values)
+    half = 1.96 * statistics.stdev(values) / len(values) ** 0.5
+    return {"mean": round(mean, 3), "ci95": [round(mean - half, 3), round(mean + half, 3)]}
+
+
+def monitoring_cost(command: list[str], project: Path, workdir: Path, body: Path, script: Path, args) -> dict:
+    """Throughput of each MONITORING_STATES state over all metrics off, in one process at a
+    time (see the module's docstring): ``args.monitoring_processes`` fresh processes, each
+    loaded in ``args.monitoring_cycles`` cycles of one ``args.monitoring_window``-second wrk
+    window per state. Also checks, from /metrics, that an off state recorded nothing."""
+    states = list(MONITORING_STATES)
+    state_file = workdir / "metrics-state"
+    env = project_env(project, BENCH_METRICS_STATE=str(state_file))
+    cycles: list[dict[str, float]] = []
+    per_process = []
+    for number in range(args.monitoring_processes):
+        port = free_port()
+        log = workdir / f"metrics-switch-{number}.log"
+        ready = f"http://127.0.0.1:{port}/ready"
+        with server([*command, "--port", str(port)], project, env, ready, log) as process:
+            url = f"http://127.0.0.1:{port}/predict"
+            wrk(url, body, 3, args.connections, script)  # warm-up, all metrics on
+            totals = dict.fromkeys(states, 0)
+            for cycle in range(args.monitoring_cycles):
+                # Every state takes every place in the order equally often: rotated, then
+                # rotated and reversed (every 2 x 4 cycles).
+                turn = cycle % len(states)
+                order = states[turn:] + states[:turn]
+                throughput = {}
+                for state in order if (cycle // len(states)) % 2 == 0 else order[::-1]:
+                    state_file.write_text(MONITORING_STATES[state])
+                    os.kill(process.pid, signal.SIGUSR1)
+                    time.sleep(0.05)  # the handler runs at the event loop's next step
+                    before = recorded(port)
+                    window = wrk(url, body, args.monitoring_window, args.connections, script)
+                    time.sleep(0.05)  # wrk closed its connections: their last answers are counted
+                    check_recorded(state, window, before, recorded(port))
+                    throughput[state] = window["throughput_rps"]
+                    totals[state] += window["requests"]
+                cycles.append({state: throughput[state] / throughput["off"] for state in states})
+            per_process.append({state: round(totals[state] / totals["off"], 3) for state in states})
+            print(f"monitoring, process {number + 1}: on / off {per_process[-1]}", flush=True)
+    return {
+        "method": "one process at a time, metrics switched by signal; wrk windows in rotating order",
+        "processes": args.monitoring_processes,
+        "cycles_per_process": args.monitoring_cycles,
+        "window_s": args.monitoring_window,
+        "vs_all_off": {
+            state: {
+                **mean_and_interval([cycle[state] for cycle in cycles]),
+                "per_process_total_requests_ratio": [process[state] for process in per_process],
+            }
+            for state in states
+            if state != "off"
+        },
+    }
+
+
+def check_recorded(state: str, window: dict, before: dict, after: dict) -> None:
+    """A state's metrics recorded what it says: nothing when off; when on, every request wrk
+    counted (and up to one per connection more: wrk stops with requests in flight)."""
+    requests = after["requests"] - before["requests"]
+    batches = after["batches"] - before["batches"]
+    http_on, model_on = "http" in MONITORING_STATES[state], "model" in MONITORING_STATES[state]
+    if (requests > 0) != http_on or (batches > 0) != model_on or (http_on and requests < window["requests"]):
+        raise AssertionError(
+            f"state {state!r}: /metrics counted {requests:.0f} requests and {batches:.0f} model calls "
+            f"in a window of {window['requests']} requests: the switch did not work"
+        )
+
+
 def summary(rounds: list[dict]) -> dict:
     """Medians over the rounds (worst max), and every round's figures."""
     median = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
@@ -390,6 +511,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--thousand-requests", type=int, default=30)
+    parser.add_argument("--monitoring-processes", type=int, default=3, help="for the monitoring cost (3)")
+    parser.add_argument("--monitoring-cycles", type=int, default=32, help="per process (32)")
+    parser.add_argument("--monitoring-window", type=int, default=1, help="seconds per state and cycle (1)")
     parser.add_argument("--skip-image", action="store_true")
     parser.add_argument("--skip-bentoml", action="store_true")
     parser.add_argument(
@@ -433,10 +557,9 @@ def main() -> int:
         ours = [sys.executable, "-m", package, "serve"]
         start("ours", ours, project, project_env(project))
         start("ours_without_fast_path", [*ours, "--no-fast-path"], project, project_env(project))
-        (workdir / "metrics_off.py").write_text(METRICS_OFF)
-        for off in METRICS_OFF_SERVERS:
-            command = [sys.executable, str(workdir / "metrics_off.py"), package, off]
-            start(METRICS_OFF_SERVERS[off], command, project, project_env(project))
+        (workdir / "instrumentator.py").write_text(SERVER_SCRIPT_START + INSTRUMENTATOR)
+        instrumented = [sys.executable, str(workdir / "instrumentator.py"), package]
+        start("ours_http_metrics_by_instrumentator", instrumented, project, project_env(project))
         # The prediction log on (ours has it off): to a local folder, and to an S3 API on loopback.
         folder_env = project_env(project, PREDICTION_LOG=str(workdir / "prediction-log"))
         start("ours_log_folder", ours, project, folder_env)
@@ -487,6 +610,10 @@ def main() -> int:
                     continue
                 for name in names:
                     thousand, answer = sequential(ports[name], paths["thousand"], args.thousand_requests)
+                    if name == "ours_http_metrics_by_instrumentator":  # it did record every request
+                        counted = recorded(ports[name], INSTRUMENTATOR_METRICS)["requests"]
+                        if counted < rounds[name][-1]["requests"] + args.thousand_requests:
+                            raise AssertionError(f"the instrumentator counted {counted:.0f} requests")
                     print(f"{name}: 1000 rows: {thousand}", flush=True)
                     results["servers"][name] = {
                         "one_row_concurrent": summary(rounds[name]),
@@ -494,6 +621,9 @@ def main() -> int:
                         "_answer": answer,
                     }
         running.close()
+        (workdir / "metrics_switch.py").write_text(SERVER_SCRIPT_START + METRICS_SWITCH)
+        switched = [sys.executable, str(workdir / "metrics_switch.py"), package]
+        results["monitoring"] = monitoring_cost(switched, project, workdir, paths["one"], script, args)
 
         answers = {name: labels_of(r.pop("_answer")) for name, r in results["servers"].items()}
         results["same_predictions"] = len({json.dumps(a) for a in answers.values()}) == 1
@@ -510,10 +640,8 @@ def main() -> int:
     bentos = [name for name in names if name.startswith("bentoml")]
     vs_bento = per_round("ours", *bentos) if bentos else []
     vs_bento_median = statistics.median(vs_bento) if vs_bento else None
-    monitoring_cost = per_round("ours", "ours_metrics_off")
-    http_cost = per_round("ours", "ours_http_metrics_off")
-    model_cost = per_round("ours", "ours_model_metrics_off")
-    instrumentator_cost = per_round("ours_http_metrics_by_instrumentator", "ours_metrics_off")
+    monitoring = results["monitoring"]["vs_all_off"]
+    instrumentator_vs_ours = per_round("ours_http_metrics_by_instrumentator", "ours")
     logging = {
         where: {
             "p99_median_ms": results["servers"][f"ours_log_{where}"]["one_row_concurrent"]["p99_ms"],
@@ -537,16 +665,14 @@ def main() -> int:
         "throughput_vs_best_bentoml_target": TARGETS["throughput_vs_bentoml"],
         "throughput_met": vs_bento_median is not None and vs_bento_median >= TARGETS["throughput_vs_bentoml"],
         "fast_path_gain_per_round": per_round("ours", "ours_without_fast_path"),
-        "monitoring_on_vs_off_per_round": monitoring_cost,
-        "monitoring_on_vs_off": statistics.median(monitoring_cost),
+        "monitoring_on_vs_off": monitoring["on"]["mean"],
+        "monitoring_on_vs_off_ci95": monitoring["on"]["ci95"],
         "monitoring_on_vs_off_target": TARGETS["throughput_monitoring_on_vs_off"],
-        "monitoring_met": statistics.median(monitoring_cost) >= TARGETS["throughput_monitoring_on_vs_off"],
-        "http_metrics_on_vs_off_per_round": http_cost,
-        "http_metrics_on_vs_off": statistics.median(http_cost),
-        "model_metrics_on_vs_off_per_round": model_cost,
-        "model_metrics_on_vs_off": statistics.median(model_cost),
-        "with_instrumentator_on_vs_off_per_round": instrumentator_cost,
-        "with_instrumentator_on_vs_off": statistics.median(instrumentator_cost),
+        "monitoring_met": monitoring["on"]["mean"] >= TARGETS["throughput_monitoring_on_vs_off"],
+        "http_metrics_on_vs_off": monitoring["model_off"]["mean"],
+        "model_metrics_on_vs_off": monitoring["http_off"]["mean"],
+        "http_metrics_by_instrumentator_vs_ours_per_round": instrumentator_vs_ours,
+        "http_metrics_by_instrumentator_vs_ours": statistics.median(instrumentator_vs_ours),
         "logging_p99_ms": TARGETS["logging_p99_ms"],
         "logging_throughput_vs_off_target": TARGETS["throughput_logging_on_vs_off"],
         "logging": logging,

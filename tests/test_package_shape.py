@@ -45,7 +45,8 @@ from helpers import bake
 # about 40 lines with the /metrics route), and PREDICTION_LOG_FLUSH_BYTES became a setting: 4,531
 # lines. A bucket's prediction-log uploads then moved from a thread to a worker process (the
 # HTTP client's CPU held the GIL while requests waited; prediction_log.upload_process, about 40
-# lines): 4,570 lines measured, hence 4,600.
+# lines): 4,570 lines measured, hence 4,600. HttpMetrics then kept the series it looks up (1.4 us
+# a request instead of 4.3; 9 lines).
 MAX_LINES = 4_600
 MAX_COMPLEXITY = 10  # radon rank B
 LINE_LENGTH = 100

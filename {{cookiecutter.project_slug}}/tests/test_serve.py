@@ -527,6 +527,20 @@ def schema_of(model: Path):
     return load_schema(model.with_name("schema.json"))
 
 
+def test_http_metrics_keep_counting_on_the_series_they_looked_up(client, trained):
+    """HttpMetrics looks up each label combination's series once and keeps them: every later
+    request of that combination still counts, and a new combination gets its own series."""
+    for _ in range(3):
+        client.post("/predict", json={"records": records_of(trained[2], 1)})
+    client.get("/health")
+    client.get("/nowhere")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{handler="/predict",method="POST",status="2xx"} 3.0' in text
+    assert 'http_request_duration_seconds_count{handler="/predict",method="POST"} 3.0' in text
+    assert 'http_requests_total{handler="/health",method="GET",status="2xx"} 1.0' in text
+    assert 'http_requests_total{handler="none",method="GET",status="4xx"} 1.0' in text
+
+
 def test_metrics_have_bounded_labels_and_pass_promtool(client, trained):
     """Unknown paths, methods and bodies add no series; `promtool check metrics` finds nothing."""
 
