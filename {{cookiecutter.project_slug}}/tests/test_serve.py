@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import httpx
@@ -462,6 +463,26 @@ def test_an_upload_worker_process_writes_each_flush_and_hands_failures_back(tmp_
     assert written[0].read_text() == '{"prediction_id": "a"}\n{"prediction_id": "b"}\n'
     assert len(failures) == 1  # closed before it ran: one flush, at the end
     assert sink.size == len('{"prediction_id": "a"}\n{"prediction_id": "b"}\n')
+
+
+def test_a_dead_upload_worker_is_replaced_and_its_lines_written_by_the_next(tmp_path):
+    """A killed worker breaks its pool: that flush is counted as failed, its lines are kept,
+    and the next flush goes through a new worker."""
+    failures: list[int] = []
+    uploads = upload_process()
+    folder = Folder(str(tmp_path / "logs"))
+    sink = BufferedSink(folder, 3600, 1 << 20, lambda: failures.append(1), uploads)
+    with pytest.raises(BrokenProcessPool):
+        uploads.submit(os._exit, 1).result()  # the worker dies, as when killed
+    sink.append('{"prediction_id": "a"}\n')
+    asyncio.run(sink.flush())
+    assert failures == [1] and sink.uploads is not uploads
+    assert list((tmp_path / "logs").rglob("*.jsonl")) == []  # nothing written yet
+    sink.close()
+    asyncio.run(sink.run())
+    [written] = (tmp_path / "logs").rglob("*.jsonl")
+    assert written.read_text() == '{"prediction_id": "a"}\n'
+    assert failures == [1]
 
 
 def test_metrics_export_the_reference_the_slo_bucket_and_failed_log_writes(trained, task):

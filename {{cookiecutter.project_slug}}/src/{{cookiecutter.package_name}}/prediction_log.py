@@ -162,7 +162,7 @@ def upload_process() -> ProcessPoolExecutor:
     """One worker process for a bucket's uploads. An upload of a few MiB takes tens of
     milliseconds of CPU in the HTTP client (request signing, checksums, sending); in a thread of
     the server it competes with the event loop for the GIL, and the requests of those moments
-    wait (benchmarks/bench_serve.py: p99 34.6 ms in a thread, 23.3 ms in a process)."""
+    wait (benchmarks/bench_serve.py: p99 34.6 ms in a thread, 21.1-21.7 ms in a process)."""
     spawn = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
     return ProcessPoolExecutor(1, mp_context=spawn, initializer=_ignore_stop_signals)
 
@@ -230,6 +230,7 @@ class BufferedSink:
         except Exception as exc:
             self.on_error()
             if isinstance(exc, BrokenProcessPool):  # the worker died (killed): start another
+                self.uploads.shutdown(wait=False)  # its worker is gone; free its queues
                 self.uploads = upload_process()
             print(f"prediction log: writing {name} failed: {exc!r}", file=sys.stderr)
             if self.size + len(text) <= MAX_PENDING_BYTES:  # retried at the next flush
