@@ -439,7 +439,7 @@ def monitoring_cost(command: list[str], project: Path, workdir: Path, body: Path
                     totals[state] += window["requests"]
                 cycles.append({state: throughput[state] / throughput["off"] for state in states})
             per_process.append({state: round(totals[state] / totals["off"], 3) for state in states})
-            print(f"monitoring, process {number + 1}: on / off {per_process[-1]}", flush=True)
+            print(f"monitoring, process {number + 1}: each state / all off {per_process[-1]}", flush=True)
     return {
         "method": "one process at a time, metrics switched by signal; wrk windows in rotating order",
         "processes": args.monitoring_processes,
@@ -457,8 +457,8 @@ def monitoring_cost(command: list[str], project: Path, workdir: Path, body: Path
 
 
 def check_recorded(state: str, window: dict, before: dict, after: dict) -> None:
-    """A state's metrics recorded what it says: nothing when off; when on, every request wrk
-    counted (and up to one per connection more: wrk stops with requests in flight)."""
+    """A state's metrics recorded what it says: nothing when off; when on, at least every
+    request wrk counted (the server may count a few more: wrk stops with requests in flight)."""
     requests = after["requests"] - before["requests"]
     batches = after["batches"] - before["batches"]
     http_on, model_on = "http" in MONITORING_STATES[state], "model" in MONITORING_STATES[state]
